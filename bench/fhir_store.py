@@ -1,0 +1,221 @@
+"""Store benchmark: transaction import, read by id and two Observation searches.
+
+    python bench/fhir_store.py --patients 200 [--database-url postgres://user:pw@host/db]
+
+Runs against a fresh, separate database (a temporary SQLite file, or a scratch PostgreSQL
+database created next to the one named and dropped at the end), with config.settings
+otherwise. Imports a carebundle cohort through `process_bundle` (the code behind POST /fhir),
+then times reads and searches through Django's test Client as a logged-in staff user, so
+the figures include URL routing, DRF, authentication and rendering, but no network.
+Prints a markdown table; nothing is asserted.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--database-url", default="sqlite://", help="sqlite:// or postgres://...")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reads", type=int, default=1000)
+    parser.add_argument("--searches", type=int, default=200)
+    args = parser.parse_args()
+    with scratch_database(args.database_url) as url:
+        os.environ["DATABASE_URL"] = url
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        import django
+
+        django.setup()
+        try:
+            run(args)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+
+@contextmanager
+def scratch_database(url):
+    """A database URL no one else uses, removed afterwards."""
+    if url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory(prefix="fhir-bench-") as folder:
+            yield f"sqlite:///{folder}/bench.sqlite3"
+        return
+    import psycopg
+
+    parts = urlsplit(url)
+    name = f"fhir_bench_{uuid.uuid4().hex[:8]}"
+    admin_url = urlunsplit(parts._replace(scheme="postgresql"))
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def run(args):
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+
+    call_command("migrate", verbosity=0)
+    call_command("createcachetable", verbosity=0)
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    rows = []
+
+    started = time.perf_counter()
+    bundles = generate(args.patients, args.seed)
+    resources = sum(len(b["entry"]) for b in bundles)
+    print(
+        f"Generated {args.patients} patients, {resources} resources "
+        f"in {time.perf_counter() - started:.1f} s; importing into {engine}...",
+        flush=True,
+    )
+    seconds = import_bundles(bundles)
+    print(f"Imported in {seconds:.1f} s ({resources / seconds:,.0f} resources/s)", flush=True)
+    rows.append(
+        (
+            "Import (transaction Bundles)",
+            f"{resources / seconds:,.0f} resources/s",
+            f"{resources} resources in {seconds:.1f} s",
+        )
+    )
+
+    if connection.vendor == "postgresql":
+        # Fresh planner statistics, as autovacuum would gather soon after a bulk load; without
+        # them PostgreSQL plans the first searches as if the tables were empty.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+    user = get_user_model().objects.create_user("bench", is_staff=True)
+    client = Client()
+    client.force_login(user)
+    rng = random.Random(args.seed)
+
+    paths = read_paths(rng, args.reads)
+    latencies = timed_gets(client, paths)
+    rows.append(
+        (
+            "Read by id",
+            f"{len(latencies) / sum(latencies):,.0f} req/s",
+            f"p50 {p(latencies, 50)} p99 {p(latencies, 99)}",
+        )
+    )
+
+    code_queries, category_queries = search_paths(rng, args.searches)
+    for label, queries in (
+        ("Observation?patient=X&code=system\\|code", code_queries),  # \\| inside a table
+        ("Observation?patient=X&category=laboratory", category_queries),
+    ):
+        latencies = timed_gets(client, queries)
+        rows.append(
+            (
+                f"Search `{label}`",
+                f"p50 {p(latencies, 50)}",
+                f"p99 {p(latencies, 99)} ({len(latencies) / sum(latencies):,.0f} req/s)",
+            )
+        )
+
+    print(
+        f"\n{args.patients} patients, {resources} resources, {engine}, "
+        f"Python {sys.version.split()[0]}\n"
+    )
+    print("| Measure | Result | Detail |\n|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+def generate(count, seed):
+    import carebundle
+    import orjson
+
+    return [
+        orjson.loads(carebundle.to_json(b))
+        for b in carebundle.generate_cohort(count=count, seed=seed)
+    ]
+
+
+def import_bundles(bundles):
+    from django.conf import settings
+
+    from fhir_api.bundles import process_bundle
+
+    base_url = settings.FHIR["BASE_URL"]
+    started = time.perf_counter()
+    for bundle in bundles:
+        process_bundle(bundle, base_url=base_url)
+    return time.perf_counter() - started
+
+
+def read_paths(rng, count):
+    from fhir_api.models import Resource
+
+    keys = list(Resource.objects.values_list("resource_type", "fhir_id"))
+    return [f"/fhir/{t}/{i}" for t, i in (rng.choice(keys) for _ in range(count))]
+
+
+def search_paths(rng, count):
+    """Per sampled patient, one of their Observation codes, taken from the stored data."""
+    import orjson
+
+    from fhir_api.models import ReferenceIndex, Resource
+
+    patients = list(
+        Resource.objects.filter(resource_type="Patient").values_list("fhir_id", flat=True)
+    )
+    code_queries, category_queries = [], []
+    for patient in (rng.choice(patients) for _ in range(count)):
+        observation = (
+            Resource.objects.filter(
+                resource_type="Observation",
+                pk__in=ReferenceIndex.objects.filter(
+                    resource_type="Observation", param="subject", target_id=patient
+                ).values("resource_id"),
+            )
+            .values_list("content", flat=True)
+            .first()
+        )
+        coding = orjson.loads(observation)["code"]["coding"][0]
+        token = quote(f"{coding['system']}|{coding['code']}", safe="")
+        code_queries.append(f"/fhir/Observation?patient={patient}&code={token}")
+        category_queries.append(f"/fhir/Observation?patient={patient}&category=laboratory")
+    return code_queries, category_queries
+
+
+def timed_gets(client, paths):
+    latencies = []
+    for path in paths:
+        started = time.perf_counter()
+        response = client.get(path)
+        latencies.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise SystemExit(f"GET {path} -> {response.status_code}: {response.content[:300]!r}")
+    return latencies
+
+
+def p(latencies, percentile):
+    """The percentile in milliseconds."""
+    cut = statistics.quantiles(latencies, n=100, method="inclusive")[percentile - 1]
+    return f"{cut * 1000:.1f} ms"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""The FHIR store: read, vread, create, update, delete and history as plain functions.
+
+Writes validate first, then change the current row, append a version and rewrite the search
+index and compartment rows in one transaction, so a failed write changes nothing. Reads
+return the stored JSON text without parsing or validating it again.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from django.db import IntegrityError, connection, transaction
+
+from .exceptions import (
+    Conflict,
+    InvalidResource,
+    PreconditionFailed,
+    ResourceGone,
+    ResourceNotFound,
+)
+from .models import (
+    CompartmentMembership,
+    DateIndex,
+    ReferenceIndex,
+    Resource,
+    ResourceVersion,
+    StringIndex,
+    TokenIndex,
+)
+from .search.extract import extract_index
+from .validation import check_id, check_resource, check_resource_type
+
+INDEX_MODELS = (TokenIndex, StringIndex, DateIndex, ReferenceIndex, CompartmentMembership)
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """One version of a resource as stored; `content` is its JSON text ('' when deleted)."""
+
+    resource_type: str
+    fhir_id: str
+    version_id: int
+    last_updated: datetime
+    content: str
+    deleted: bool = False
+
+    @property
+    def etag(self):
+        return f'W/"{self.version_id}"'
+
+    @property
+    def relative_url(self):
+        return f"{self.resource_type}/{self.fhir_id}"
+
+    @property
+    def versioned_url(self):
+        return f"{self.resource_type}/{self.fhir_id}/_history/{self.version_id}"
+
+    @classmethod
+    def from_row(cls, row):
+        return cls(
+            row.resource_type,
+            row.fhir_id,
+            row.version_id,
+            row.last_updated,
+            row.content,
+            getattr(row, "deleted", row.content == ""),
+        )
+
+
+# --- Reads ------------------------------------------------------------------------------------
+
+
+def read(resource_type, fhir_id):
+    """The current version; 404 if it never existed, 410 if it was deleted."""
+    check_resource_type(resource_type)
+    row = _get_current(resource_type, fhir_id)
+    if row.deleted:
+        raise ResourceGone(f"{resource_type}/{fhir_id} was deleted")
+    return StoredResource.from_row(row)
+
+
+def vread(resource_type, fhir_id, version_id):
+    check_resource_type(resource_type)
+    row = (
+        ResourceVersion.objects.filter(
+            resource_type=resource_type, fhir_id=fhir_id, version_id=_version_number(version_id)
+        )
+        .only("resource_type", "fhir_id", "version_id", "last_updated", "method", "content")
+        .first()
+    )
+    if row is None:
+        raise ResourceNotFound(f"{resource_type}/{fhir_id}/_history/{version_id} is not known")
+    if row.method == "DELETE":
+        raise ResourceGone(f"Version {version_id} of {resource_type}/{fhir_id} is a deletion")
+    return StoredResource.from_row(row)
+
+
+def _get_current(resource_type, fhir_id):
+    row = Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id).first()
+    if row is None:
+        raise ResourceNotFound(f"{resource_type}/{fhir_id} is not known")
+    return row
+
+
+def _current_for_update(resource_type, fhir_id):
+    """The current row locked until the transaction ends (PostgreSQL), or None."""
+    rows = Resource.objects.select_for_update().filter(resource_type=resource_type, fhir_id=fhir_id)
+    return rows.first()
+
+
+def _version_number(version_id):
+    try:
+        return int(version_id)
+    except (TypeError, ValueError):
+        raise ResourceNotFound(f"'{version_id}' is not a version of this server") from None
+
+
+# --- Writes -----------------------------------------------------------------------------------
+
+
+def do_create(resource_type, data, *, fhir_id=None):
+    """Store a new resource under a server-assigned id (any id in the body is ignored)."""
+    check_resource_type(resource_type)
+    check_resource(resource_type, data)
+    fhir_id = fhir_id or str(uuid.uuid4())
+    with transaction.atomic():
+        return _write(None, resource_type, fhir_id, data, method="POST")
+
+
+@dataclass(frozen=True)
+class NewResource:
+    """A resource checked by `check_new_resource`, waiting for `do_create_many`."""
+
+    resource_type: str
+    fhir_id: str
+    data: dict
+
+
+def check_new_resource(resource_type, data, *, fhir_id=None):
+    """Validate a resource to create and fix its id; nothing is stored yet.
+
+    Separate from `do_create_many` so a caller creating many can tell which one was invalid.
+    """
+    check_resource_type(resource_type)
+    check_resource(resource_type, data)
+    return NewResource(resource_type, fhir_id or str(uuid.uuid4()), data)
+
+
+def do_create_many(new_resources):
+    """Create resources under new ids with one INSERT per table for all of them.
+
+    A transaction Bundle's POSTs and bulk imports come here: per-resource INSERTs cost more
+    than validation. The ids must be new (server-assigned); a clash is a 409.
+    """
+    now = _now()
+    pending = []
+    for new in new_resources:
+        data = _with_meta(new.data, new.fhir_id, 1, now)
+        row = Resource(
+            resource_type=new.resource_type,
+            fhir_id=new.fhir_id,
+            version_id=1,
+            last_updated=now,
+            content=orjson.dumps(data).decode(),
+        )
+        pending.append((row, data))
+    try:
+        with transaction.atomic():
+            Resource.objects.bulk_create([row for row, _ in pending])
+            ResourceVersion.objects.bulk_create([_version(row, "POST") for row, _ in pending])
+            _insert_index_rows_many(pending)
+    except IntegrityError:
+        raise Conflict("A resource with one of these ids already exists; retry") from None
+    return [StoredResource.from_row(row) for row, _ in pending]
+
+
+def do_update(resource_type, fhir_id, data, *, if_match=None):
+    """Update or create-on-update; returns (stored, created). The body id must match the URL."""
+    check_resource_type(resource_type)
+    check_id(fhir_id)
+    check_resource(resource_type, data)
+    if data.get("id") != fhir_id:
+        raise InvalidResource(
+            f"The resource id '{data.get('id')}' must equal the id in the URL, '{fhir_id}'",
+            expression=[f"{resource_type}.id"],
+        )
+    try:
+        with transaction.atomic():
+            row = _current_for_update(resource_type, fhir_id)
+            check_if_match(row, if_match)
+            created = row is None or row.deleted
+            return _write(row, resource_type, fhir_id, data, method="PUT"), created
+    except IntegrityError:
+        # Two requests created the same id at once; the loser reports a conflict.
+        raise Conflict(f"{resource_type}/{fhir_id} was created concurrently; retry") from None
+
+
+def do_delete(resource_type, fhir_id, *, if_match=None):
+    """Delete the resource; deleting what is absent or already deleted succeeds too."""
+    check_resource_type(resource_type)
+    with transaction.atomic():
+        row = _current_for_update(resource_type, fhir_id)
+        check_if_match(row, if_match)
+        if row is None or row.deleted:
+            return None
+        row.version_id += 1
+        row.last_updated = _now()
+        row.deleted = True
+        row.content = ""
+        row.save(update_fields=["version_id", "last_updated", "deleted", "content"])
+        _append_version(row, "DELETE")
+        _delete_index_rows(row.pk)
+        return StoredResource.from_row(row)
+
+
+def check_if_match(row, if_match):
+    """412 unless If-Match (W/"n" or "n") names the current version."""
+    if if_match is None:
+        return
+    current = None if row is None or row.deleted else row.version_id
+    wanted = if_match.strip().removeprefix("W/").strip('"')
+    if current is None or wanted != str(current):
+        raise PreconditionFailed(
+            f"If-Match {if_match} does not match the current version ({current or 'none'})"
+        )
+
+
+def _write(row, resource_type, fhir_id, data, *, method):
+    """Save `data` as the next version of `row` (or as a new resource) with fresh index rows."""
+    now = _now()
+    version_id = 1 if row is None else row.version_id + 1
+    data = _with_meta(data, fhir_id, version_id, now)
+    content = orjson.dumps(data).decode()
+    if row is None:
+        row = Resource.objects.create(
+            resource_type=resource_type,
+            fhir_id=fhir_id,
+            version_id=version_id,
+            last_updated=now,
+            content=content,
+        )
+    else:
+        row.version_id, row.last_updated, row.content, row.deleted = version_id, now, content, False
+        row.save(update_fields=["version_id", "last_updated", "content", "deleted"])
+        _delete_index_rows(row.pk)
+    _append_version(row, method)
+    _insert_index_rows(row, data)
+    return StoredResource.from_row(row)
+
+
+def _with_meta(data, fhir_id, version_id, now):
+    """The body with the server's id, meta.versionId and meta.lastUpdated; client values ignored."""
+    meta = dict(data.get("meta") or {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = format_instant(now)
+    data = {"resourceType": data["resourceType"], "id": fhir_id, "meta": meta} | {
+        key: value for key, value in data.items() if key not in ("resourceType", "id", "meta")
+    }
+    return data
+
+
+def _append_version(row, method):
+    _version(row, method).save(force_insert=True)
+
+
+def _version(row, method):
+    return ResourceVersion(
+        resource=row,
+        resource_type=row.resource_type,
+        fhir_id=row.fhir_id,
+        version_id=row.version_id,
+        last_updated=row.last_updated,
+        method=method,
+        content=row.content,
+    )
+
+
+def _insert_index_rows(row, data):
+    _insert_index_rows_many([(row, data)])
+
+
+def _insert_index_rows_many(pairs):
+    """Index rows for (Resource row, data) pairs: one executemany INSERT per index table."""
+    tokens, strings, dates, references, compartments = [], [], [], [], []
+    adapt = connection.ops.adapt_datetimefield_value
+    for row, data in pairs:
+        rows = extract_index(row.resource_type, data)
+        key = (row.pk, row.resource_type)
+        tokens += ((*key, *token) for token in rows.tokens)
+        strings += ((*key, *string) for string in rows.strings)
+        dates += ((*key, param, adapt(low), adapt(high)) for param, low, high in rows.dates)
+        references += ((*key, *reference) for reference in rows.references)
+        compartments += ((*key, patient_id) for patient_id in rows.compartments)
+    _insert_rows(TokenIndex, ("param", "system", "code"), tokens)
+    _insert_rows(StringIndex, ("param", "value", "exact"), strings)
+    _insert_rows(DateIndex, ("param", "low", "high"), dates)
+    _insert_rows(ReferenceIndex, ("param", "target_type", "target_id", "url"), references)
+    _insert_rows(CompartmentMembership, ("patient_id",), compartments)
+
+
+def _insert_rows(model, fields, values):
+    """INSERT (resource, resource_type, *fields) tuples with one executemany.
+
+    Not bulk_create: building a model instance per index row (a dozen per resource) cost more
+    than validating the resource; without them a transaction import ran 1.7x as fast.
+    """
+    if not values:
+        return
+    meta = model._meta
+    columns = [meta.get_field(name).column for name in ("resource", "resource_type", *fields)]
+    quote = connection.ops.quote_name
+    # Table and column names come from the model, values are parameters.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
+
+
+def _delete_index_rows(resource_pk):
+    for model in INDEX_MODELS:
+        model.objects.filter(resource_id=resource_pk).delete()
+
+
+# --- History ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    total: int
+    versions: list  # of (StoredResource, method), newest first
+    count: int = 0  # the page size and offset asked for, for the Bundle's paging links
+    offset: int = 0
+
+
+def history(resource_type=None, fhir_id=None, *, count, offset=0, since=None):
+    """Versions newest first, deletes included: of one resource, of a type, or of everything."""
+    versions = ResourceVersion.objects.all()
+    if resource_type is not None:
+        check_resource_type(resource_type)
+        versions = versions.filter(resource_type=resource_type)
+    if fhir_id is not None:
+        versions = versions.filter(fhir_id=fhir_id)
+        if not _exists(resource_type, fhir_id):
+            raise ResourceNotFound(f"{resource_type}/{fhir_id} is not known")
+    if since is not None:
+        versions = versions.filter(last_updated__gte=since)
+    total = versions.count()
+    page = versions.order_by("-last_updated", "-id")[offset : offset + count]
+    rows = page.only("resource_type", "fhir_id", "version_id", "last_updated", "method", "content")
+    versions = [(StoredResource.from_row(row), row.method) for row in rows]
+    return HistoryPage(total, versions, count=count, offset=offset)
+
+
+def _exists(resource_type, fhir_id):
+    return Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id).exists()
+
+
+def _now():
+    """Now, truncated to milliseconds so the stored meta.lastUpdated equals the indexed value."""
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def format_instant(moment):
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,37 @@
+"""Fixtures shared by every test, named for the thing they give."""
+
+import json
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+FHIR_JSON = "application/fhir+json"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "fhir-examples" / "R4"
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+
+
+@pytest.fixture
+def fhir(staff_user):
+    """A test client logged in as staff, speaking FHIR JSON."""
+    client = FhirClient()
+    client.force_login(staff_user)
+    return client
+
+
+class FhirClient(Client):
+    """Django's test client with FHIR JSON bodies and `.json()` on every response."""
+
+    def post_resource(self, path, resource, **headers):
+        return self.post(path, json.dumps(resource), content_type=FHIR_JSON, headers=headers)
+
+    def put_resource(self, path, resource, **headers):
+        return self.put(path, json.dumps(resource), content_type=FHIR_JSON, headers=headers)
+
+
+def load_example(name):
+    return json.loads((EXAMPLES_DIR / name).read_text())
