@@ -1,0 +1,64 @@
+"""Finding patients for the patient picker: a name search over the FHIR store's index."""
+
+import json
+from dataclasses import dataclass
+
+from fhir_api.models import Resource, StringIndex
+from fhir_api.search.string import normalise
+
+PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class PatientChoice:
+    id: str
+    name: str
+    birth_date: str
+    gender: str
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    patients: list
+    page: int
+    has_next: bool
+
+
+def search_patients(name="", page=1):
+    """Patients whose name starts with `name` (any part, case and accents ignored), paged."""
+    rows = Resource.objects.filter(resource_type="Patient", deleted=False)
+    if name.strip():
+        matching = StringIndex.objects.filter(
+            resource_type="Patient", param="name", value__startswith=normalise(name.strip())
+        ).values("resource_id")
+        rows = rows.filter(id__in=matching)
+    page = max(1, page)
+    start = (page - 1) * PAGE_SIZE
+    found = list(rows.order_by("fhir_id").only("fhir_id", "content")[start : start + PAGE_SIZE + 1])
+    patients = [_choice(row) for row in found[:PAGE_SIZE]]
+    return PatientPage(patients=patients, page=page, has_next=len(found) > PAGE_SIZE)
+
+
+def _choice(row):
+    try:
+        resource = json.loads(row.content)
+    except ValueError:
+        resource = {}
+    return PatientChoice(
+        id=row.fhir_id,
+        name=display_name(resource) or row.fhir_id,
+        birth_date=resource.get("birthDate", ""),
+        gender=resource.get("gender", ""),
+    )
+
+
+def display_name(resource):
+    """ "Given Family" from the first HumanName (its `text` if present)."""
+    for name in resource.get("name") or []:
+        if name.get("text"):
+            return name["text"]
+        parts = [*(name.get("given") or []), name.get("family") or ""]
+        text = " ".join(part for part in parts if part)
+        if text:
+            return text
+    return ""

@@ -1,0 +1,292 @@
+"""`SmartValidator`: django-oauth-toolkit's OAuth2Validator taught SMART (OAUTH2_VALIDATOR_CLASS).
+
+What it adds, each in the hook DOT and oauthlib call for it:
+
+- scopes: a requested scope the app is not registered for is dropped, not refused
+  (`validate_scopes`); a refresh never exceeds what the app is registered for today
+  (`get_original_scopes`).
+- launch context: stored beside the Grant when the code is made (`_create_authorization_code`),
+  read back at the exchange (`validate_code`) and at each refresh (`validate_refresh_token`),
+  so the access token generator, the token response and the id_token all see it.
+- single redemption: the code exchange runs in one transaction (SmartTokenView) and locks the
+  Grant row (`validate_code`); a used code presented again revokes every token issued from it.
+- refresh tokens only with offline_access/online_access; online ones die with the login session.
+- token response: patient, encounter, fhirUser, need_patient_banner, smart_style_url.
+- id_token: `fhirUser` claim, our issuer.
+"""
+
+import hashlib
+import json
+from importlib import import_module
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import router, transaction
+from django.utils import timezone
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauthlib.oauth2.rfc6749 import errors
+
+from .conf import get_fhir_base, get_issuer
+from .grants import do_revoke_authorization
+from .launch import token_response_fields
+from .models import LaunchContext
+from .scopes import filter_registered, has_refresh_access
+from .tokens import default_token_signer
+
+AccessToken = get_access_token_model()
+Grant = get_grant_model()
+IDToken = get_id_token_model()
+RefreshToken = get_refresh_token_model()
+
+
+def code_checksum(code):
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+class SmartValidator(OAuth2Validator):
+    # A new dict: DOT's docs example `.update()`s the base class's dict in place.
+    oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "fhirUser": "fhirUser"}
+
+    # --- Authorization requests ---------------------------------------------------------
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        """Keep the requested scopes the app is registered for; refuse only if none remain."""
+        request.scopes = filter_registered(scopes, client.scope_list)
+        return bool(request.scopes)
+
+    def validate_silent_login(self, request):
+        """prompt=none: the views check the login and the remembered approval themselves."""
+        return True
+
+    def validate_silent_authorization(self, request):
+        return True
+
+    def _create_authorization_code(self, request, code, expires=None):
+        """Make the Grant, and beside it the LaunchContext the consent step decided."""
+        grant = super()._create_authorization_code(request, code, expires)
+        decided = dict(getattr(request, "smart_launch", None) or {})
+        LaunchContext.objects.create(
+            application=request.client,
+            user=request.user,
+            grant=grant,
+            code_checksum=code_checksum(code["code"]),
+            **decided,
+        )
+        return grant
+
+    # --- Code exchange ------------------------------------------------------------------
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        """Lock the Grant for the rest of the exchange; a used code revokes what it issued.
+
+        SmartTokenView wraps the exchange in one transaction, so on PostgreSQL a second request
+        with the same code waits here until the first commits, then finds the Grant gone.
+        """
+        grant = (
+            Grant.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(code=code, application=client)
+            .first()
+        )
+        if grant is None:
+            self._revoke_if_replayed(code, client)
+            return False
+        context = LaunchContext.objects.filter(grant=grant).first()
+        if grant.is_expired() or context is None or not grant.user.is_active:
+            return False
+        request.smart_grant = grant
+        request.smart_context = context
+        request.scopes = grant.scope.split(" ")
+        request.user = grant.user
+        if grant.nonce:
+            request.nonce = grant.nonce
+        if grant.claims:
+            request.claims = json.loads(grant.claims)
+        return True
+
+    def _revoke_if_replayed(self, code, client):
+        context = LaunchContext.objects.filter(
+            code_checksum=code_checksum(code), application=client, redeemed_at__isnull=False
+        ).first()
+        if context is not None:
+            do_revoke_authorization(context)
+
+    def _locked_grant(self, code, request):
+        grant = getattr(request, "smart_grant", None)
+        if grant is not None and grant.code == code:
+            return grant
+        return Grant.objects.get(code=code, application=request.client)
+
+    def get_code_challenge(self, code, request):
+        return self._locked_grant(code, request).code_challenge or None
+
+    def get_code_challenge_method(self, code, request):
+        return self._locked_grant(code, request).code_challenge_method or None
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, *args, **kwargs):
+        """RFC 6749 §5.2 names a redirect URI that differs from the authorization request's
+        `invalid_grant` (oauthlib would answer `invalid_request`)."""
+        request = kwargs.get("request") or (args[0] if args else None)
+        if not self._locked_grant(code, request).redirect_uri_allowed(redirect_uri):
+            raise errors.InvalidGrantError(
+                description="redirect_uri differs from the authorization request", request=request
+            )
+        return True
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        """Delete the Grant but remember the code was redeemed, and for which token."""
+        grant = self._locked_grant(code, request)
+        LaunchContext.objects.filter(grant=grant).update(
+            redeemed_at=timezone.now(),
+            grant=None,
+            access_token=getattr(request, "smart_access_token", None),
+        )
+        deleted, _ = Grant.objects.filter(pk=grant.pk).delete()
+        if not deleted:
+            raise errors.InvalidGrantError(request=request)
+
+    def is_origin_allowed(self, client_id, origin, request, *args, **kwargs):
+        """CORS on the token endpoint for browser apps: the app's allowed origins, or the
+        origin of one of its registered redirect URIs."""
+        if super().is_origin_allowed(client_id, origin, request, *args, **kwargs):
+            return True
+        return origin in {_origin(uri) for uri in request.client.redirect_uri_list}
+
+    # --- Refresh ------------------------------------------------------------------------
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        """DOT's checks (rotation, reuse protection), then the authorization's context.
+
+        An online_access refresh token is refused once the login session that approved it
+        has ended (logout, expiry, or a new login).
+        """
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        family = request.refresh_token_instance.token_family
+        context = LaunchContext.objects.filter(family=family).first() if family else None
+        if context is None or not request.user.is_active:
+            return False
+        if context.refresh_access == LaunchContext.ACCESS_ONLINE and not _session_alive(context):
+            RefreshToken.revoke_family(family)
+            return False
+        request.smart_context = context
+        return True
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        """The refreshed token's scopes, minus any the app is no longer registered for."""
+        original = super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        return filter_registered(original, request.client.scope_list)
+
+    # --- Issuing tokens -----------------------------------------------------------------
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        """Add the SMART response fields; keep a refresh token only with offline/online access."""
+        context = getattr(request, "smart_context", None)
+        if not has_refresh_access(token["scope"]):
+            token.pop("refresh_token", None)
+            previous = getattr(request, "refresh_token_instance", None)
+            if previous is not None:
+                # No successor is issued, so the presented refresh token ends here.
+                previous.revoke()
+                request.refresh_token_instance = None
+        if context is not None:
+            token.update(token_response_fields(context, token["scope"]))
+        super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def _create_access_token(self, expires, request, token, source_refresh_token=None):
+        """DOT's, but linking the IDToken row `finalize_id_token` just saved, instead of
+        verifying the id_token it just signed and looking the row up again (two queries)."""
+        access_token = AccessToken(
+            user=request.user,
+            scope=token["scope"],
+            expires=expires,
+            id_token=getattr(request, "id_token", None) if token.get("id_token") else None,
+            application=request.client,
+            source_refresh_token=source_refresh_token,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(access_token, token["access_token"])
+        access_token.save()
+        if request.grant_type == "authorization_code":
+            request.smart_access_token = access_token
+        return access_token
+
+    def _create_refresh_token(
+        self, request, refresh_token_code, access_token, previous_refresh_token
+    ):
+        """DOT's, except that a new chain's family is the authorization's (for revocation)."""
+        if previous_refresh_token is not None:
+            family = previous_refresh_token.token_family
+        else:
+            family = request.smart_context.family
+        refresh_token = RefreshToken(
+            user=request.user,
+            application=request.client,
+            access_token=access_token,
+            token_family=family,
+            resource=getattr(request, "resource", []),
+        )
+        self._set_token_value(refresh_token, refresh_token_code)
+        refresh_token.save()
+        return refresh_token
+
+    # --- OpenID Connect -----------------------------------------------------------------
+
+    def get_oidc_issuer_endpoint(self, request):
+        return get_issuer()
+
+    def get_authorization_code_nonce(self, client_id, code, redirect_uri, request):
+        grant = getattr(request, "smart_grant", None)
+        if grant is not None and grant.code == code:
+            return grant.nonce or None
+        return super().get_authorization_code_nonce(client_id, code, redirect_uri, request)
+
+    def finalize_id_token(self, id_token, token, token_handler, request):
+        """Sign the id_token RS256 with the server's key (pyjwt, key parsed once per process),
+        and keep DOT's IDToken row. Same claims and header as DOT's own version."""
+        claims, expiration_time = self.get_id_token_dictionary(token, token_handler, request)
+        id_token.update(**claims)
+        if "nonce" not in id_token and request.nonce:
+            id_token["nonce"] = request.nonce
+        signed = default_token_signer.sign(dict(id_token))
+        with transaction.atomic(using=router.db_for_write(IDToken)):
+            row = self._save_id_token(id_token["jti"], request, expiration_time)
+        request.access_token = row
+        request.id_token = row
+        return signed
+
+    def get_additional_claims(self, request):
+        """`fhirUser` as an absolute URL (SMART), and name claims for `profile`."""
+        claims = {}
+        context = getattr(request, "smart_context", None)
+        if context is not None and context.fhir_user:
+            claims["fhirUser"] = f"{get_fhir_base()}/{context.fhir_user}"
+        user = request.user
+        full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+        claims["name"] = full_name or user.get_username()
+        claims["preferred_username"] = user.get_username()
+        if getattr(user, "first_name", ""):
+            claims["given_name"] = user.first_name
+        if getattr(user, "last_name", ""):
+            claims["family_name"] = user.last_name
+        return claims
+
+
+def _origin(uri):
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _session_alive(context):
+    """True while the login session that approved the authorization is still logged in."""
+    if not context.session_key:
+        return False
+    engine = import_module(settings.SESSION_ENGINE)
+    data = engine.SessionStore(session_key=context.session_key).load()
+    return str(data.get("_auth_user_id")) == str(context.user_id)
