@@ -34,7 +34,7 @@ def get_endpoints():
         "token": absolute_url("smart_auth:token"),
         "introspect": absolute_url("smart_auth:introspect"),
         "revoke": absolute_url("smart_auth:revoke"),
-        "manage": absolute_url("smart_auth:manage"),
+        "manage": absolute_url(settings.SMART["MANAGEMENT_URL_NAME"]),
         "jwks": absolute_url("smart_auth:jwks"),
         "style": absolute_url("smart_auth:style"),
     }

@@ -39,6 +39,16 @@ def search_patients(name="", page=1):
     return PatientPage(patients=patients, page=page, has_next=len(found) > PAGE_SIZE)
 
 
+def get_patient(patient_id):
+    """The PatientChoice of one Patient (to name the record being shared), or None."""
+    row = (
+        Resource.objects.filter(resource_type="Patient", fhir_id=patient_id, deleted=False)
+        .only("fhir_id", "content")
+        .first()
+    )
+    return _choice(row) if row is not None else None
+
+
 def _choice(row):
     try:
         resource = json.loads(row.content)

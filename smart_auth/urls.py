@@ -2,10 +2,10 @@
 
 Two paths sit under /fhir: the SMART-aware CapabilityStatement and the FHIR-base copy of the
 smart-configuration. config.urls includes these routes before the FHIR API's, whose catch-all
-would otherwise answer them.
+would otherwise answer them. The pages for people (/smart/login, /smart/authorize/<id>,
+/smart/manage, ...) are routed by consent.urls.
 """
 
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from . import api, views
@@ -29,20 +29,9 @@ urlpatterns = [
     path("smart/style.json", views.style_view, name="style"),
     # OAuth 2.0 endpoints
     path("smart/authorize", views.AuthorizeView.as_view(), name="authorize"),
-    path("smart/authorize/<str:pending_id>", views.ConsentView.as_view(), name="consent"),
-    path(
-        "smart/authorize/<str:pending_id>/patient",
-        views.PatientPickerView.as_view(),
-        name="pick-patient",
-    ),
     path("smart/token", views.SmartTokenView.as_view(), name="token"),
     path("smart/revoke", views.SmartRevokeView.as_view(), name="revoke"),
     path("smart/introspect", views.SmartIntrospectView.as_view(), name="introspect"),
-    # Pages for people
-    path("smart/login", views.LoginView.as_view(), name="login"),
-    path("smart/logout", auth_views.LogoutView.as_view(), name="logout"),
-    path("smart/manage", views.ManageView.as_view(), name="manage"),
-    path("smart/launch", views.LaunchView.as_view(), name="launch"),
     # Client registry
     path("auth/token", api.AdminTokenView.as_view(), name="admin-token"),
     path("smart/apps", apps, name="apps"),

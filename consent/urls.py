@@ -1,0 +1,26 @@
+"""Routes of the pages for people, mounted at the site root by config.urls.
+
+The paths sit under /smart/ beside the protocol endpoints they serve. smart_auth reaches the
+consent page and Connected apps only by these URL names, named in settings
+(`SMART["CONSENT_URL_NAME"]`, `SMART["MANAGEMENT_URL_NAME"]`, `LOGIN_URL`), never by import.
+"""
+
+from django.urls import path
+
+from . import views
+
+app_name = "consent"
+
+urlpatterns = [
+    path("smart/login", views.LoginView.as_view(), name="login"),
+    path("smart/logout", views.LogoutView.as_view(), name="logout"),
+    # After /smart/authorize keeps the request in the session: consent, then maybe the picker.
+    path("smart/authorize/<str:pending_id>", views.ConsentView.as_view(), name="consent"),
+    path(
+        "smart/authorize/<str:pending_id>/patient",
+        views.PatientPickerView.as_view(),
+        name="pick-patient",
+    ),
+    path("smart/manage", views.ConnectedAppsView.as_view(), name="connected-apps"),
+    path("smart/launch", views.LaunchView.as_view(), name="launch"),
+]
