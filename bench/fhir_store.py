@@ -1,4 +1,5 @@
-"""Store benchmark: transaction import, read by id and two Observation searches.
+"""Store benchmark: transaction import, read by id and Observation searches, unscoped and
+patient-scoped.
 
     python bench/fhir_store.py --patients 200 [--database-url postgres://user:pw@host/db]
 
@@ -6,7 +7,9 @@ Runs against a fresh, separate database (a temporary SQLite file, or a scratch P
 database created next to the one named and dropped at the end), with config.settings
 otherwise. Imports a carebundle cohort through `process_bundle` (the code behind POST /fhir),
 then times reads and searches through Django's test Client as a logged-in staff user, so
-the figures include URL routing, DRF, authentication and rendering, but no network.
+the figures include URL routing, DRF, authentication and rendering, but no network. The
+patient-scoped search runs the category search as each patient's own `patient/*.rs` SMART
+access token (JWT check, token row lookup and the compartment filter in the SQL).
 Prints a markdown table; nothing is asserted.
 """
 
@@ -22,7 +25,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, this folder comes first on sys.path, and bench/token.py would shadow the
+# standard library's `token` (imported by inspect, which Django imports). Put the project root
+# there instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [str(_HERE.parent)] + [
+    entry for entry in sys.path if Path(entry or os.curdir).resolve() != _HERE
+]
 
 
 def main():
@@ -120,15 +129,23 @@ def run(args):
         )
     )
 
-    code_queries, category_queries = search_paths(rng, args.searches)
-    for label, queries in (
-        ("Observation?patient=X&code=system\\|code", code_queries),  # \\| inside a table
-        ("Observation?patient=X&category=laboratory", category_queries),
+    code_queries, category_queries, patients = search_paths(rng, args.searches)
+    tokens = patient_tokens(patients)
+    scoped_queries = ["/fhir/Observation?category=laboratory"] * len(patients)
+    for label, queries, headers in (
+        # \\| is a | inside a markdown table
+        ("Search `Observation?patient=X&code=system\\|code`", code_queries, None),
+        ("Search `Observation?patient=X&category=laboratory`", category_queries, None),
+        (
+            "Search `Observation?category=laboratory` with X's `patient/*.rs` token",
+            scoped_queries,
+            tokens,
+        ),
     ):
-        latencies = timed_gets(client, queries)
+        latencies = timed_gets(client, queries, headers)
         rows.append(
             (
-                f"Search `{label}`",
+                label,
                 f"p50 {p(latencies, 50)}",
                 f"p99 {p(latencies, 99)} ({len(latencies) / sum(latencies):,.0f} req/s)",
             )
@@ -157,11 +174,12 @@ def import_bundles(bundles):
     from django.conf import settings
 
     from fhir_api.bundles import process_bundle
+    from fhir_api.policy import FULL_ACCESS
 
     base_url = settings.FHIR["BASE_URL"]
     started = time.perf_counter()
     for bundle in bundles:
-        process_bundle(bundle, base_url=base_url)
+        process_bundle(bundle, base_url=base_url, policy=FULL_ACCESS)
     return time.perf_counter() - started
 
 
@@ -181,8 +199,9 @@ def search_paths(rng, count):
     patients = list(
         Resource.objects.filter(resource_type="Patient").values_list("fhir_id", flat=True)
     )
-    code_queries, category_queries = [], []
+    code_queries, category_queries, sampled = [], [], []
     for patient in (rng.choice(patients) for _ in range(count)):
+        sampled.append(patient)
         observation = (
             Resource.objects.filter(
                 resource_type="Observation",
@@ -197,14 +216,56 @@ def search_paths(rng, count):
         token = quote(f"{coding['system']}|{coding['code']}", safe="")
         code_queries.append(f"/fhir/Observation?patient={patient}&code={token}")
         category_queries.append(f"/fhir/Observation?patient={patient}&category=laboratory")
-    return code_queries, category_queries
+    return code_queries, category_queries, sampled
 
 
-def timed_gets(client, paths):
+def patient_tokens(patients):
+    """Per patient, the headers of a `patient/*.rs` access token as /smart/token issues it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model, get_application_model
+
+    from smart_auth.serializers import clear_secret
+    from smart_auth.tokens import default_token_signer
+
+    scopes = ["launch/patient", "patient/*.rs"]
+    app = get_application_model()(
+        name="Bench app",
+        client_type="public",
+        authorization_grant_type="authorization-code",
+        redirect_uris="https://bench.example.org/callback",
+        scopes=" ".join(scopes),
+    )
+    clear_secret(app)
+    app.save()
+    tokens = {}
+    for patient in dict.fromkeys(patients):
+        claims = default_token_signer.access_token_claims(
+            user=None,
+            client_id=app.client_id,
+            scopes=scopes,
+            expires_in=3600,
+            context={"patient": patient},
+        )
+        token = default_token_signer.sign(claims)
+        get_access_token_model().objects.create(
+            token=token,
+            application=app,
+            expires=timezone.now() + timedelta(hours=1),
+            scope=" ".join(scopes),
+        )
+        tokens[patient] = {"Authorization": f"Bearer {token}"}
+    return [tokens[patient] for patient in patients]
+
+
+def timed_gets(client, paths, headers=None):
+    """Latencies of GETs through `client`; `headers[i]`, if given, goes with `paths[i]`."""
     latencies = []
-    for path in paths:
+    for index, path in enumerate(paths):
+        extra = headers[index] if headers else {}
         started = time.perf_counter()
-        response = client.get(path)
+        response = client.get(path, headers=extra)
         latencies.append(time.perf_counter() - started)
         if response.status_code != 200:
             raise SystemExit(f"GET {path} -> {response.status_code}: {response.content[:300]!r}")

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Stores the AuditEvents a request records in one write once its response is produced.
+    "fhir_api.audit_log.AuditMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -127,8 +129,12 @@ PASSWORD_HASHERS = [
     # token request near a millisecond instead of ~250 ms of CPU. Never first in this list.
     "smart_auth.hashers.ClientSecretHasher",
 ]
-LOGIN_URL = "smart_auth:login"
-LOGIN_REDIRECT_URL = "smart_auth:manage"
+# The pages for people are the `consent` app's (sign in, consent, Connected apps).
+LOGIN_URL = "consent:login"
+LOGIN_REDIRECT_URL = "consent:connected-apps"
+LOGOUT_REDIRECT_URL = "consent:login"
+# A stale or cookieless form gets a page that says what to do next (403).
+CSRF_FAILURE_VIEW = "consent.views.csrf_failure"
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 USE_HTTPS = PUBLIC_BASE_URL.startswith("https://")
@@ -192,6 +198,13 @@ SMART = {
         else ""
     ),
     "GENERATE_SIGNING_KEY": env.bool("SMART_GENERATE_SIGNING_KEY", default=DEBUG),
+    # The person-facing pages are the `consent` app's; smart_auth reaches them only by URL
+    # name and template name, never by import. /smart/authorize redirects to the consent page
+    # (reversed with the pending request's id); discovery's management_endpoint is Connected
+    # apps; an unknown app or untrusted redirect URI gets the error page, never a redirect.
+    "CONSENT_URL_NAME": "consent:consent",
+    "MANAGEMENT_URL_NAME": "consent:connected-apps",
+    "ERROR_TEMPLATE": "consent/error.html",
     # Audience of the admin JWTs from POST /auth/token; never the FHIR base.
     "ADMIN_AUDIENCE": SMART_ISSUER + "/smart/apps",
     # Served at /smart/style.json as the token response's smart_style_url.

@@ -10,6 +10,12 @@ conditional updates and deletes, server ids for every POST), every reference to 
 (DELETE, POST, PUT, then GET). Any failing entry raises a FhirError naming `Bundle.entry[i]`,
 which rolls everything back. A batch runs each entry in its own savepoint and reports failures
 in that entry's `response.outcome`.
+
+Every entry is checked against the request's AccessPolicy as if it were sent on its own
+(access.py): its interaction, conditional criteria and `ifNoneExist` narrowed to what the policy
+reaches, the written content after references are rewritten, reads and searches narrowed. In a
+transaction every entry's interaction is checked before anything runs, and one refused entry
+(403) fails the whole Bundle.
 """
 
 import re
@@ -23,9 +29,10 @@ import orjson
 from django.conf import settings
 from django.db import transaction
 
-from . import store
+from . import access, store
 from .exceptions import FhirError, InvalidResource, PreconditionFailed, operation_outcome
-from .search.query import find_matches, render_searchset, run_search
+from .policy import CREATE, DELETE, READ, SEARCH, UPDATE
+from .search.query import find_matches, render_searchset
 from .validation import check_id, check_resource_type
 
 # --- History ----------------------------------------------------------------------------------
@@ -126,6 +133,13 @@ class BundleEntry:
     def is_write(self):
         return self.method != "GET"
 
+    @property
+    def interaction(self):
+        """The SMART interaction letter the entry needs, as if it were sent on its own."""
+        if self.method == "GET":
+            return SEARCH if self.params is not None else READ
+        return {"POST": CREATE, "PUT": UPDATE, "DELETE": DELETE}[self.method]
+
 
 def _parse_entry(index, raw, base_url):
     where = f"Bundle.entry[{index}]"
@@ -204,18 +218,18 @@ def _split_url(url, base_url, *, criteria=False):
 # --- Batch and transaction: processing --------------------------------------------------------
 
 
-def process_bundle(data, *, base_url):
-    """Run a batch or transaction Bundle and return its response Bundle (a dict).
+def process_bundle(data, *, base_url, policy):
+    """Run a batch or transaction Bundle as `policy` allows; return its response Bundle (a dict).
 
     The Bundle is changed in place (references rewritten, ids set), which saves copying
-    every resource of a large import.
+    every resource of a large import. Imports and the demo data pass `FULL_ACCESS`.
     """
     bundle_type = _check_bundle(data)
     raw_entries = data.get("entry") or []
     if bundle_type == "transaction":
-        responses = _run_transaction(raw_entries, base_url)
+        responses = _run_transaction(raw_entries, base_url, policy)
     else:
-        responses = _run_batch(raw_entries, base_url)
+        responses = _run_batch(raw_entries, base_url, policy)
     response = {"resourceType": "Bundle", "type": f"{bundle_type}-response"}
     if responses:
         response["entry"] = responses
@@ -243,19 +257,21 @@ def _check_bundle(data):
     return bundle_type
 
 
-def _run_transaction(raw_entries, base_url):
+def _run_transaction(raw_entries, base_url, policy):
     entries = []
     for index, raw in enumerate(raw_entries):
         with _entry_errors(index):
-            entries.append(_parse_entry(index, raw, base_url))
+            entry = _parse_entry(index, raw, base_url)
+            access.check_interaction(policy, entry.resource_type, entry.interaction)
+            entries.append(entry)
     _check_unique_full_urls(entries)
     responses = [None] * len(entries)
     with transaction.atomic():
         for entry in entries:
             with _entry_errors(entry.index):
-                _resolve_target(entry)
+                _resolve_target(entry, policy)
         _check_no_overlap(entries)
-        resolve = _reference_resolver(entries, base_url)
+        resolve = _reference_resolver(entries, base_url, policy)
         for entry in entries:
             if entry.resource is not None:
                 with _entry_errors(entry.index):
@@ -263,24 +279,32 @@ def _run_transaction(raw_entries, base_url):
         by_method = {method: [e for e in entries if e.method == method] for method in METHODS}
         for entry in by_method["DELETE"]:
             with _entry_errors(entry.index):
-                responses[entry.index] = _execute(entry, base_url)
-        _create_all(by_method["POST"], responses, base_url)
+                responses[entry.index] = _execute(entry, base_url, policy)
+        _create_all(by_method["POST"], responses, base_url, policy)
         for entry in by_method["PUT"] + by_method["GET"]:
             with _entry_errors(entry.index):
-                responses[entry.index] = _execute(entry, base_url)
+                responses[entry.index] = _execute(entry, base_url, policy)
     return responses
 
 
-def _create_all(entries, responses, base_url):
+def _create_all(entries, responses, base_url, policy):
     """A transaction's POSTs, validated one by one and then stored with one INSERT per table."""
     new = []
     for entry in entries:
         with _entry_errors(entry.index):
             if entry.match is not None:
-                responses[entry.index] = _execute(entry, base_url)
+                responses[entry.index] = _execute(entry, base_url, policy)
             else:
                 resource = store.check_new_resource(
                     entry.resource_type, entry.resource, fhir_id=entry.fhir_id
+                )
+                access.check_write(
+                    policy,
+                    entry.resource_type,
+                    resource.data,
+                    None,
+                    interaction=CREATE,
+                    fhir_id=resource.fhir_id,
                 )
                 new.append((entry.index, resource))
     if not new:
@@ -290,7 +314,7 @@ def _create_all(entries, responses, base_url):
         responses[index] = {"response": _write_response(created, 201, base_url)}
 
 
-def _run_batch(raw_entries, base_url):
+def _run_batch(raw_entries, base_url, policy):
     """Each entry on its own: a savepoint each inside one transaction, so one commit for all."""
     responses = []
     with transaction.atomic():
@@ -298,8 +322,9 @@ def _run_batch(raw_entries, base_url):
             try:
                 with transaction.atomic():
                     entry = _parse_entry(index, raw, base_url)
-                    _resolve_target(entry)
-                    responses.append(_execute(entry, base_url))
+                    access.check_interaction(policy, entry.resource_type, entry.interaction)
+                    _resolve_target(entry, policy)
+                    responses.append(_execute(entry, base_url, policy))
             except FhirError as error:
                 responses.append(_error_response(error))
     return responses
@@ -355,18 +380,28 @@ def _check_no_overlap(entries):
         seen.add(key)
 
 
-def _resolve_target(entry):
-    """Decide which resource the entry writes: a new id, a conditional match, or none."""
+def _resolve_target(entry, policy):
+    """Decide which resource the entry writes: a new id, a conditional match, or none.
+
+    Conditional criteria only see what the policy may write, so they neither find nor reveal
+    another patient's resources.
+    """
+    if entry.method == "GET":
+        return
+    conditional = entry.if_none_exist if entry.method == "POST" else entry.fhir_id is None
+    narrow = (
+        access.narrow_q(policy, entry.resource_type, entry.interaction) if conditional else None
+    )
     if entry.method == "POST":
         if entry.if_none_exist:
-            matches = _matches(entry.resource_type, entry.if_none_exist, "ifNoneExist")
+            matches = _matches(entry.resource_type, entry.if_none_exist, "ifNoneExist", narrow)
             if matches:
                 entry.match = matches[0]
                 entry.fhir_id = entry.match[0]
                 return
         entry.fhir_id = str(uuid.uuid4())
     elif entry.method == "PUT" and entry.fhir_id is None:
-        matches = _matches(entry.resource_type, entry.params, "The conditional update")
+        matches = _matches(entry.resource_type, entry.params, "The conditional update", narrow)
         body_id = entry.resource.get("id")
         if matches and body_id and body_id != matches[0][0]:
             raise InvalidResource(
@@ -376,13 +411,14 @@ def _resolve_target(entry):
         entry.fhir_id = matches[0][0] if matches else body_id or str(uuid.uuid4())
         entry.resource["id"] = entry.fhir_id
     elif entry.method == "DELETE" and entry.fhir_id is None:
-        matches = _matches(entry.resource_type, entry.params, "The conditional delete")
+        matches = _matches(entry.resource_type, entry.params, "The conditional delete", narrow)
         entry.fhir_id = matches[0][0] if matches else None
 
 
-def _matches(resource_type, params, what):
+def _matches(resource_type, params, what, narrow=None):
     """At most one (fhir_id, version_id, last_updated) matching `params`; 412 for several."""
-    rows = find_matches(resource_type, params).values_list("fhir_id", "version_id", "last_updated")
+    rows = find_matches(resource_type, params, narrow=narrow)
+    rows = rows.values_list("fhir_id", "version_id", "last_updated")
     found = list(rows[:2])
     if len(found) > 1:
         raise PreconditionFailed(f"{what} criteria match more than one {resource_type}")
@@ -394,7 +430,7 @@ def _matches(resource_type, params, what):
 _CONDITIONAL_REFERENCE = re.compile(r"[A-Z][A-Za-z]+\?")
 
 
-def _reference_resolver(entries, base_url):
+def _reference_resolver(entries, base_url, policy):
     """A function from a reference to its rewrite (or None to keep it) for this transaction."""
     targets = {}
     for entry in entries:
@@ -412,18 +448,23 @@ def _reference_resolver(entries, base_url):
             return target
         if _CONDITIONAL_REFERENCE.match(reference):
             if reference not in conditional:
-                conditional[reference] = _resolve_conditional_reference(reference)
+                conditional[reference] = _resolve_conditional_reference(reference, policy)
             return conditional[reference]
         return None
 
     return resolve
 
 
-def _resolve_conditional_reference(reference):
-    """`Patient?identifier=x|y` -> `Patient/id` of the one match (http.html#trules)."""
+def _resolve_conditional_reference(reference, policy):
+    """`Patient?identifier=x|y` -> `Patient/id` of the one match (http.html#trules).
+
+    A search, so it needs the policy's search access and only finds what that reaches.
+    """
     resource_type, _, query = reference.partition("?")
     check_resource_type(resource_type)
-    matches = _matches(resource_type, parse_qsl(query, keep_blank_values=True), reference)
+    narrow = access.narrow_q(policy, resource_type, SEARCH)
+    params = parse_qsl(query, keep_blank_values=True)
+    matches = _matches(resource_type, params, reference, narrow)
     if not matches:
         raise InvalidResource(f"The conditional reference {reference} matches no resource")
     return f"{resource_type}/{matches[0][0]}"
@@ -448,10 +489,10 @@ def _rewrite_references(node, resolve):
 # --- Executing one entry ----------------------------------------------------------------------
 
 
-def _execute(entry, base_url):
-    """Carry out a resolved entry and return its response entry."""
+def _execute(entry, base_url, policy):
+    """Carry out a resolved entry as `policy` allows and return its response entry."""
     if entry.method == "GET":
-        return _execute_get(entry, base_url)
+        return _execute_get(entry, base_url, policy)
     if entry.method == "POST":
         if entry.match is not None:
             fhir_id, version_id, last_updated = entry.match
@@ -459,16 +500,26 @@ def _execute(entry, base_url):
                 entry.resource_type, fhir_id, version_id, last_updated, ""
             )
             return {"response": _write_response(stored, 200, base_url)}
+        access.check_write(
+            policy,
+            entry.resource_type,
+            entry.resource,
+            None,
+            interaction=CREATE,
+            fhir_id=entry.fhir_id,
+        )
         stored = store.do_create(entry.resource_type, entry.resource, fhir_id=entry.fhir_id)
         return {"response": _write_response(stored, 201, base_url)}
     if entry.method == "PUT":
-        stored, created = store.do_update(
-            entry.resource_type, entry.fhir_id, entry.resource, if_match=entry.if_match
+        stored, created = access.check_update(
+            policy, entry.resource_type, entry.fhir_id, entry.resource, if_match=entry.if_match
         )
         return {"response": _write_response(stored, 201 if created else 200, base_url)}
     deleted = None
     if entry.fhir_id is not None:
-        deleted = store.do_delete(entry.resource_type, entry.fhir_id, if_match=entry.if_match)
+        deleted = access.check_delete(
+            policy, entry.resource_type, entry.fhir_id, if_match=entry.if_match
+        )
     response = {"status": "204 No Content"}
     if deleted is not None:
         response["etag"] = deleted.etag
@@ -476,14 +527,16 @@ def _execute(entry, base_url):
     return {"response": response}
 
 
-def _execute_get(entry, base_url):
+def _execute_get(entry, base_url, policy):
     if entry.params is not None:
-        result = run_search(entry.resource_type, entry.params, lenient=False, base_url=base_url)
+        result = access.access_search(
+            policy, entry.resource_type, entry.params, lenient=False, base_url=base_url
+        )
         return {"resource": orjson.Fragment(render_searchset(result)), "response": _status(200)}
     if entry.version_id is not None:
-        stored = store.vread(entry.resource_type, entry.fhir_id, entry.version_id)
+        stored = access.access_version(policy, entry.resource_type, entry.fhir_id, entry.version_id)
     else:
-        stored = store.read(entry.resource_type, entry.fhir_id)
+        stored = access.access_resource(policy, entry.resource_type, entry.fhir_id)
     return {
         "fullUrl": f"{base_url}/{stored.relative_url}",
         "resource": orjson.Fragment(stored.content),

@@ -20,6 +20,9 @@ TYPE_INTERACTIONS = [
     "create",
     "search-type",
 ]
+# Written by the server alone (fhir_api.audit): clients read, search and page their history.
+READ_ONLY_TYPES = {"AuditEvent"}
+WRITE_INTERACTIONS = {"create", "update", "delete"}
 SEARCH_PARAM_DEFINITION = "http://hl7.org/fhir/SearchParameter/{type}-{name}"
 COMMON_PARAM_DEFINITION = "http://hl7.org/fhir/SearchParameter/Resource-{name}"
 
@@ -61,12 +64,16 @@ def _base_statement():
 
 
 def _resource_entry(resource_type):
+    read_only = resource_type in READ_ONLY_TYPES
+    interactions = [
+        code for code in TYPE_INTERACTIONS if not (read_only and code in WRITE_INTERACTIONS)
+    ]
     return {
         "type": resource_type,
-        "interaction": [{"code": code} for code in TYPE_INTERACTIONS],
+        "interaction": [{"code": code} for code in interactions],
         "versioning": "versioned-update",
         "readHistory": True,
-        "updateCreate": True,
+        "updateCreate": not read_only,
         "conditionalDelete": "not-supported",
         "searchInclude": _includes(resource_type),
         "searchRevInclude": _revincludes(resource_type),

@@ -127,6 +127,69 @@ PATIENT_COMPARTMENT = {
     "VisionPrescription": {"patient": ("patient",)},
 }
 
+# Types that describe no individual: directories, definitions, terminology and conformance.
+# A patient's app may read and search them as shared reference data (SMART leaves this to the
+# server). Every other type outside the Patient compartment (Binary, Bundle, Device, Task,
+# Contract, GuidanceResponse...) can hold a patient's data the compartment cannot attribute,
+# so patient-scoped access never reaches it.
+SHARED_REFERENCE_TYPES = frozenset(
+    {
+        "ActivityDefinition",
+        "AdministrableProductDefinition",
+        "CapabilityStatement",
+        "ChargeItemDefinition",
+        "Citation",
+        "ClinicalUseDefinition",
+        "CodeSystem",
+        "CompartmentDefinition",
+        "ConceptMap",
+        "DeviceDefinition",
+        "Endpoint",
+        "EventDefinition",
+        "Evidence",
+        "EvidenceReport",
+        "EvidenceVariable",
+        "ExampleScenario",
+        "GraphDefinition",
+        "HealthcareService",
+        "ImplementationGuide",
+        "Ingredient",
+        "InsurancePlan",
+        "Library",
+        "Location",
+        "ManufacturedItemDefinition",
+        "Measure",
+        "Medication",
+        "MedicationKnowledge",
+        "MedicinalProductDefinition",
+        "MessageDefinition",
+        "NamingSystem",
+        "NutritionProduct",
+        "ObservationDefinition",
+        "OperationDefinition",
+        "Organization",
+        "OrganizationAffiliation",
+        "PackagedProductDefinition",
+        "PlanDefinition",
+        "Practitioner",
+        "PractitionerRole",
+        "Questionnaire",
+        "RegulatedAuthorization",
+        "ResearchDefinition",
+        "ResearchElementDefinition",
+        "SearchParameter",
+        "SpecimenDefinition",
+        "StructureDefinition",
+        "StructureMap",
+        "Substance",
+        "SubstanceDefinition",
+        "SubscriptionTopic",
+        "TerminologyCapabilities",
+        "TestScript",
+        "ValueSet",
+    }
+)
+
 # The distinct element paths per type, walked once each.
 _PATHS = {
     resource_type: tuple(dict.fromkeys(path for paths in params.values() for path in paths))
@@ -137,6 +200,11 @@ _PATHS = {
 def can_be_in_patient_compartment(resource_type):
     """False for types the R4 definition leaves out (Practitioner, Organization, Medication...)."""
     return resource_type in PATIENT_COMPARTMENT
+
+
+def is_shared_reference_type(resource_type):
+    """True for types a patient-scoped app may read as shared reference data (Practitioner...)."""
+    return resource_type in SHARED_REFERENCE_TYPES
 
 
 def get_patient_ids(resource_type, content, base_urls):

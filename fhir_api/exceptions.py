@@ -40,6 +40,13 @@ class ValidationFailed(FhirError):
     issue_code = "processing"
 
 
+class Forbidden(FhirError):
+    """The credential's access policy does not allow this interaction (403)."""
+
+    status_code = 403
+    issue_code = "forbidden"
+
+
 class ResourceNotFound(FhirError):
     status_code = 404
     issue_code = "not-found"

@@ -1,8 +1,9 @@
 """Who may use the FHIR API at all; what they may do is the AccessPolicy's business."""
 
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import BasePermission
 
-from .policy import AccessPolicy
+from .policy import FULL_ACCESS, AccessPolicy
 
 
 class HasFhirAccess(BasePermission):
@@ -13,3 +14,17 @@ class HasFhirAccess(BasePermission):
             return True
         user = request.user
         return bool(user and user.is_authenticated and user.is_staff)
+
+
+def get_policy(request):
+    """The policy to enforce: the credential's, or full access for a staff session.
+
+    A credential's policy wins even when its user is staff: a token never gives more than
+    its grants.
+    """
+    if isinstance(request.auth, AccessPolicy):
+        return request.auth
+    user = request.user
+    if user and user.is_authenticated and user.is_staff:
+        return FULL_ACCESS
+    raise NotAuthenticated()

@@ -3,6 +3,11 @@
 Writes validate first, then change the current row, append a version and rewrite the search
 index and compartment rows in one transaction, so a failed write changes nothing. Reads
 return the stored JSON text without parsing or validating it again.
+
+Access control stays outside (access.py) but reaches in at two points: reads take a `narrow`
+Q on Resource that goes into the same query (a row outside it is "not known", exactly like a
+missing one), and updates and deletes take a `guard` called with the current version once its
+row is locked, so the check and the write see the same version.
 """
 
 import uuid
@@ -72,24 +77,26 @@ class StoredResource:
 # --- Reads ------------------------------------------------------------------------------------
 
 
-def read(resource_type, fhir_id):
-    """The current version; 404 if it never existed, 410 if it was deleted."""
+def read(resource_type, fhir_id, *, narrow=None):
+    """The current version; 404 if it never existed (or is outside `narrow`), 410 if deleted."""
     check_resource_type(resource_type)
-    row = _get_current(resource_type, fhir_id)
+    row = _get_current(resource_type, fhir_id, narrow)
     if row.deleted:
         raise ResourceGone(f"{resource_type}/{fhir_id} was deleted")
     return StoredResource.from_row(row)
 
 
-def vread(resource_type, fhir_id, version_id):
+def vread(resource_type, fhir_id, version_id, *, narrow=None):
+    """One version; 404 if unknown or the resource is outside `narrow`, 410 for a deletion."""
     check_resource_type(resource_type)
-    row = (
-        ResourceVersion.objects.filter(
-            resource_type=resource_type, fhir_id=fhir_id, version_id=_version_number(version_id)
-        )
-        .only("resource_type", "fhir_id", "version_id", "last_updated", "method", "content")
-        .first()
+    versions = ResourceVersion.objects.filter(
+        resource_type=resource_type, fhir_id=fhir_id, version_id=_version_number(version_id)
     )
+    if narrow is not None:
+        versions = versions.filter(resource__in=_current_rows(resource_type, fhir_id, narrow))
+    row = versions.only(
+        "resource_type", "fhir_id", "version_id", "last_updated", "method", "content"
+    ).first()
     if row is None:
         raise ResourceNotFound(f"{resource_type}/{fhir_id}/_history/{version_id} is not known")
     if row.method == "DELETE":
@@ -97,11 +104,16 @@ def vread(resource_type, fhir_id, version_id):
     return StoredResource.from_row(row)
 
 
-def _get_current(resource_type, fhir_id):
-    row = Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id).first()
+def _get_current(resource_type, fhir_id, narrow=None):
+    row = _current_rows(resource_type, fhir_id, narrow).first()
     if row is None:
         raise ResourceNotFound(f"{resource_type}/{fhir_id} is not known")
     return row
+
+
+def _current_rows(resource_type, fhir_id, narrow=None):
+    rows = Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id)
+    return rows.filter(narrow) if narrow is not None else rows
 
 
 def _current_for_update(resource_type, fhir_id):
@@ -176,8 +188,13 @@ def do_create_many(new_resources):
     return [StoredResource.from_row(row) for row, _ in pending]
 
 
-def do_update(resource_type, fhir_id, data, *, if_match=None):
-    """Update or create-on-update; returns (stored, created). The body id must match the URL."""
+def do_update(resource_type, fhir_id, data, *, if_match=None, guard=None):
+    """Update or create-on-update; returns (stored, created). The body id must match the URL.
+
+    `guard`, if given, is called with the current version once its row is locked, and raises
+    to refuse the update. For a deleted resource that is the last version with content (the
+    update brings that resource back, history and all); None if the id is new.
+    """
     check_resource_type(resource_type)
     check_id(fhir_id)
     check_resource(resource_type, data)
@@ -191,19 +208,27 @@ def do_update(resource_type, fhir_id, data, *, if_match=None):
             row = _current_for_update(resource_type, fhir_id)
             check_if_match(row, if_match)
             created = row is None or row.deleted
+            if guard is not None:
+                guard(_last_content(row))
             return _write(row, resource_type, fhir_id, data, method="PUT"), created
     except IntegrityError:
         # Two requests created the same id at once; the loser reports a conflict.
         raise Conflict(f"{resource_type}/{fhir_id} was created concurrently; retry") from None
 
 
-def do_delete(resource_type, fhir_id, *, if_match=None):
-    """Delete the resource; deleting what is absent or already deleted succeeds too."""
+def do_delete(resource_type, fhir_id, *, if_match=None, guard=None):
+    """Delete the resource; deleting what is absent or already deleted succeeds too.
+
+    `guard` as for do_update: called with the current version (or None) under the lock.
+    """
     check_resource_type(resource_type)
     with transaction.atomic():
         row = _current_for_update(resource_type, fhir_id)
         check_if_match(row, if_match)
-        if row is None or row.deleted:
+        absent = row is None or row.deleted
+        if guard is not None:
+            guard(None if absent else StoredResource.from_row(row))
+        if absent:
             return None
         row.version_id += 1
         row.last_updated = _now()
@@ -213,6 +238,22 @@ def do_delete(resource_type, fhir_id, *, if_match=None):
         _append_version(row, "DELETE")
         _delete_index_rows(row.pk)
         return StoredResource.from_row(row)
+
+
+def _last_content(row):
+    """The current version of `row`, or its last one with content if deleted; None if no row."""
+    if row is None:
+        return None
+    if not row.deleted:
+        return StoredResource.from_row(row)
+    version = (
+        ResourceVersion.objects.filter(resource=row)
+        .exclude(method="DELETE")
+        .order_by("-version_id")
+        .only("resource_type", "fhir_id", "version_id", "last_updated", "content")
+        .first()
+    )
+    return StoredResource.from_row(version) if version is not None else None
 
 
 def check_if_match(row, if_match):
@@ -336,16 +377,22 @@ class HistoryPage:
     offset: int = 0
 
 
-def history(resource_type=None, fhir_id=None, *, count, offset=0, since=None):
-    """Versions newest first, deletes included: of one resource, of a type, or of everything."""
+def history(resource_type=None, fhir_id=None, *, count, offset=0, since=None, narrow=None):
+    """Versions newest first, deletes included: of one resource, of a type, or of everything.
+
+    `narrow` (a Q on Resource) keeps the versions of the resources it matches now; an instance
+    outside it is "not known".
+    """
     versions = ResourceVersion.objects.all()
     if resource_type is not None:
         check_resource_type(resource_type)
         versions = versions.filter(resource_type=resource_type)
     if fhir_id is not None:
         versions = versions.filter(fhir_id=fhir_id)
-        if not _exists(resource_type, fhir_id):
+        if not _current_rows(resource_type, fhir_id, narrow).exists():
             raise ResourceNotFound(f"{resource_type}/{fhir_id} is not known")
+    elif narrow is not None:
+        versions = versions.filter(resource__in=Resource.objects.filter(narrow).values("id"))
     if since is not None:
         versions = versions.filter(last_updated__gte=since)
     total = versions.count()
@@ -353,10 +400,6 @@ def history(resource_type=None, fhir_id=None, *, count, offset=0, since=None):
     rows = page.only("resource_type", "fhir_id", "version_id", "last_updated", "method", "content")
     versions = [(StoredResource.from_row(row), row.method) for row in rows]
     return HistoryPage(total, versions, count=count, offset=offset)
-
-
-def _exists(resource_type, fhir_id):
-    return Resource.objects.filter(resource_type=resource_type, fhir_id=fhir_id).exists()
 
 
 def _now():

@@ -1,4 +1,5 @@
-"""The FHIR REST interactions: views only translate HTTP to `store`, `search` and `bundles`."""
+"""The FHIR REST interactions: views only translate HTTP to `access` (the store and search as
+the request's AccessPolicy allows them) and `bundles`."""
 
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
@@ -9,14 +10,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import bundles, store
+from . import access, audit, bundles
 from .capabilities import capability_statement
 from .exceptions import InvalidResource, InvalidSearch, ResourceNotFound, fhir_exception_handler
 from .negotiation import FhirContentNegotiation
 from .parsers import FhirJsonParser, LegacyFhirJsonParser, PlainJsonParser
-from .permissions import HasFhirAccess
+from .permissions import HasFhirAccess, get_policy
 from .renderers import FhirBrowsableAPIRenderer, FhirJsonRenderer, PlainJsonRenderer, RawJson
-from .search.query import render_searchset, run_search
+from .search.query import render_searchset
 from .validation import check_resource_type
 
 
@@ -26,14 +27,24 @@ class FhirView(APIView):
     parser_classes = [FhirJsonParser, PlainJsonParser, LegacyFhirJsonParser]
     renderer_classes = [FhirJsonRenderer, PlainJsonRenderer, FhirBrowsableAPIRenderer]
     content_negotiation_class = FhirContentNegotiation
-    permission_classes = [HasFhirAccess]
+    permission_classes = [HasFhirAccess, audit.AuditTrailIsReadOnly]
 
     def get_exception_handler(self):
         return fhir_exception_handler
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every answered request leaves an AuditEvent, errors included (audit.py)."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        audit.audit_fhir_request(request, response)
+        return response
+
     @property
     def base_url(self):
         return settings.FHIR["BASE_URL"]
+
+    @property
+    def policy(self):
+        return get_policy(self.request)
 
     def page_size(self):
         return _count_param(self.request.query_params)
@@ -47,22 +58,26 @@ class ResourceViewSet(FhirView, viewsets.ViewSet):
         return self._search(request, resource_type, list(request.query_params.lists()))
 
     def create(self, request, resource_type):
-        stored = store.do_create(resource_type, request.data)
+        stored = access.check_create(self.policy, resource_type, request.data)
         return self._resource_response(stored, status=201, location=True)
 
     def retrieve(self, request, resource_type, fhir_id):
-        return self._resource_response(store.read(resource_type, fhir_id))
+        return self._resource_response(access.access_resource(self.policy, resource_type, fhir_id))
 
     def vread(self, request, resource_type, fhir_id, version_id):
-        return self._resource_response(store.vread(resource_type, fhir_id, version_id))
+        stored = access.access_version(self.policy, resource_type, fhir_id, version_id)
+        return self._resource_response(stored)
 
     def update(self, request, resource_type, fhir_id):
         if_match = request.headers.get("If-Match")
-        stored, created = store.do_update(resource_type, fhir_id, request.data, if_match=if_match)
+        stored, created = access.check_update(
+            self.policy, resource_type, fhir_id, request.data, if_match=if_match
+        )
         return self._resource_response(stored, status=201 if created else 200, location=created)
 
     def destroy(self, request, resource_type, fhir_id):
-        store.do_delete(resource_type, fhir_id, if_match=request.headers.get("If-Match"))
+        if_match = request.headers.get("If-Match")
+        access.check_delete(self.policy, resource_type, fhir_id, if_match=if_match)
         return Response(status=204)
 
     def history_instance(self, request, resource_type, fhir_id):
@@ -76,7 +91,8 @@ class ResourceViewSet(FhirView, viewsets.ViewSet):
 
     def _history(self, request, resource_type, fhir_id):
         since = _since_param(request.query_params)
-        page = store.history(
+        page = access.access_history(
+            self.policy,
             resource_type,
             fhir_id,
             count=self.page_size(),
@@ -109,7 +125,8 @@ def search_response(request, resource_type, items, base_url):
     check_resource_type(resource_type)
     pairs = [(key, value) for key, values in items for value in values]
     lenient = "handling=lenient" in request.headers.get("Prefer", "")
-    result = run_search(resource_type, pairs, lenient=lenient, base_url=base_url)
+    policy = get_policy(request)
+    result = access.access_search(policy, resource_type, pairs, lenient=lenient, base_url=base_url)
     return Response(RawJson(render_searchset(result)))
 
 
@@ -117,12 +134,14 @@ class SystemView(FhirView):
     """POST /fhir with a batch or transaction Bundle; GET /fhir/_history."""
 
     def post(self, request):
-        return Response(bundles.process_bundle(request.data, base_url=self.base_url))
+        bundle = bundles.process_bundle(request.data, base_url=self.base_url, policy=self.policy)
+        return Response(bundle)
 
 
 class SystemHistoryView(FhirView):
     def get(self, request):
-        page = store.history(
+        page = access.access_history(
+            self.policy,
             count=self.page_size(),
             offset=_offset_param(request),
             since=_since_param(request.query_params),

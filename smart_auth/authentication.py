@@ -2,9 +2,10 @@
 for the client registry.
 
 `SmartBearerAuthentication` (in DEFAULT_AUTHENTICATION_CLASSES) turns a SMART access token into
-`(user, AccessPolicy)`: the FHIR API knows nothing of OAuth and only reads the policy. The JWT
-is checked offline (signature with a cached key, `exp`, `iss`, `aud` = the FHIR base) and then
-against the database in one indexed query, so a revoked token (its row deleted) stops at once.
+`(user, AccessPolicy)`, built from the token's scopes by `policies.py`: the FHIR API knows
+nothing of OAuth and only enforces the policy. The JWT is checked offline (signature with a
+cached key, `exp`, `iss`, `aud` = the FHIR base) and then against the database in one indexed
+query, so a revoked token (its row deleted) stops at once.
 """
 
 import hashlib
@@ -16,9 +17,8 @@ from oauth2_provider.models import get_access_token_model
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from fhir_api.policy import AccessPolicy
-
 from .api_keys import access_api_key
+from .policies import get_access_policy
 from .tokens import InvalidToken, default_token_signer
 
 AccessToken = get_access_token_model()
@@ -71,15 +71,7 @@ class SmartBearerAuthentication(BaseAuthentication):
             request._smart_token_error = REVOKED
             raise exceptions.AuthenticationFailed(REVOKED)
         user = row.user if row.user is not None else AnonymousUser()
-        context = {k: claims[k] for k in ("encounter", "fhirContext") if k in claims}
-        policy = AccessPolicy(
-            scopes=tuple(claims.get("scope", "").split()),
-            patient=claims.get("patient"),
-            fhir_user=claims.get("fhirUser"),
-            client_id=claims.get("client_id"),
-            context=context,
-        )
-        return user, policy
+        return user, get_access_policy(claims, has_user=row.user is not None)
 
     def authenticate_header(self, request):
         challenge = f'Bearer realm="{self.www_authenticate_realm}"'

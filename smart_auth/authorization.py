@@ -31,6 +31,7 @@ from django.http import QueryDict
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import add_params_to_uri
 
+from . import audit
 from .conf import get_fhir_base
 from .launch import InvalidLaunch, access_launch, do_consume_launch, get_fhir_user
 from .models import FhirUser, LaunchContext, RememberedApproval
@@ -271,8 +272,26 @@ def do_approve(request, pending, scopes, *, patient=None, remember=True):
 
     `patient` is the Patient id a clinician picked; a patient user always gets their own
     Patient and an EHR launch the EHR's. Raises PatientRequired if a patient is needed and
-    none is known, AuthorizationError for anything the app must hear about.
+    none is known, AuthorizationError for anything the app must hear about. Both the grant
+    and a refused one are audited.
     """
+    try:
+        return _approve(request, pending, scopes, patient=patient, remember=remember)
+    except AuthorizationError as error:
+        audit.record_consent(
+            "C",
+            request.user,
+            pending.client_id,
+            app_name=pending.app_name,
+            scopes=scopes,
+            patient=pending.patient or None,
+            outcome=audit.MINOR_FAILURE,
+            outcome_desc=f"{error.error}: {error.description}",
+        )
+        raise
+
+
+def _approve(request, pending, scopes, *, patient, remember):
     user = request.user
     chosen = set(scopes)
     granted = [scope for scope in pending.scopes if scope in chosen]
@@ -333,12 +352,31 @@ def do_approve(request, pending, scopes, *, patient=None, remember=True):
                 },
             )
     do_forget_pending(request.session, pending.id)
+    audit.record_consent(
+        "C",
+        user,
+        pending.client_id,
+        app_name=pending.app_name,
+        scopes=granted,
+        patient=patient_id or None,
+        fhir_user=fhir_user or None,
+    )
     return uri
 
 
 def do_deny(request, pending, description="The user denied access"):
-    """The redirect URL telling the app the person said no (`access_denied`)."""
+    """The redirect URL telling the app the person said no (`access_denied`); audited."""
     do_forget_pending(request.session, pending.id)
+    audit.record_consent(
+        "E",
+        request.user,
+        pending.client_id,
+        app_name=pending.app_name,
+        scopes=pending.scopes,
+        patient=pending.patient or None,
+        outcome=audit.MINOR_FAILURE,
+        outcome_desc=description,
+    )
     return error_redirect_url(pending.redirect_uri, "access_denied", description, pending.state)
 
 

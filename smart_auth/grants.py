@@ -16,6 +16,7 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
+from . import audit
 from .models import LaunchContext, RememberedApproval
 
 AccessToken = get_access_token_model()
@@ -79,6 +80,7 @@ def do_revoke_app_access(user, application):
     AccessToken.objects.filter(user=user, application=application).delete()
     Grant.objects.filter(user=user, application=application).delete()
     RememberedApproval.objects.filter(user=user, application=application).delete()
+    audit.record_consent("D", user, application.client_id, app_name=application.name)
 
 
 @transaction.atomic
@@ -90,6 +92,7 @@ def do_revoke_app_tokens(application):
     )
     AccessToken.objects.filter(application=application).delete()
     Grant.objects.filter(application=application).delete()
+    audit.record_tokens_revoked(application, "Every token and code of the app was revoked")
 
 
 def do_revoke_authorization(context):
@@ -103,3 +106,10 @@ def do_revoke_authorization(context):
         if context.access_token_id:
             AccessToken.objects.filter(pk=context.access_token_id).delete()
         LaunchContext.objects.filter(pk=context.pk).update(access_token=None)
+    audit.record_tokens_revoked(
+        context.application,
+        "An authorization code was presented again: the tokens issued from it were revoked",
+        user=context.user,
+        patient=context.patient or None,
+        alert=True,
+    )

@@ -16,6 +16,13 @@ def staff_user(django_user_model):
 
 
 @pytest.fixture
+def without_audit(monkeypatch):
+    """Requests store no AuditEvents: for tests that count the queries or rows of something
+    else. Auditing itself is tested in tests/fhir_api/test_audit.py."""
+    monkeypatch.setattr("fhir_api.audit_log.do_record_audit_events", lambda events: None)
+
+
+@pytest.fixture
 def fhir(staff_user):
     """A test client logged in as staff, speaking FHIR JSON."""
     client = FhirClient()

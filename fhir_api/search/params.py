@@ -461,6 +461,18 @@ _BY_TYPE = {
             targets=("CarePlan", "ServiceRequest", "MedicationRequest"),
         ),
     ],
+    "AuditEvent": [
+        # What administrators look for: when, which kind, by whom, about whom, how it ended.
+        _p("date", DATE, "recorded"),
+        _p("type", TOKEN, "type"),
+        _p("subtype", TOKEN, "subtype"),
+        _p("action", TOKEN, "action"),
+        _p("outcome", TOKEN, "outcome"),
+        _p("agent", REFERENCE, "agent.who", targets=_ACTORS),
+        _p("agent-name", STRING, "agent.name"),
+        _p("entity", REFERENCE, "entity.what"),
+        _p("patient", REFERENCE, "agent.who", "entity.what", targets=_PATIENT),
+    ],
     "Provenance": [
         _p("target", REFERENCE, "target"),
         _p("patient", REFERENCE, "target", targets=_PATIENT),

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 
 from fhir_api.exceptions import InvalidSearch
 from fhir_api.models import DateIndex, ReferenceIndex, Resource, StringIndex, TokenIndex
@@ -106,6 +106,25 @@ def find_matches(resource_type, items, *, narrow=None):
     """
     plan = parse_search(resource_type, items, lenient=False, base_url="")
     return _matching(plan, narrow)
+
+
+def criteria_q(resource_type, items):
+    """One Q for search criteria alone, such as an access grant's: `items` all AND-ed.
+
+    Strict: result parameters (_count, _include...), unknown parameters and empty values
+    raise InvalidSearch, since criteria that are not applied would match too much.
+    """
+    params = get_search_params(resource_type)
+    base_urls = server_base_urls()
+    condition = Q()
+    for name, value in items:
+        base_name, _, modifier = name.partition(":")
+        if base_name in _RESULT_PARAMS or not value:
+            raise InvalidSearch(f"'{name}={value}' is not a search criterion")
+        param = _known_param(resource_type, params, base_name)
+        values = split_escaped(value, ",")
+        condition &= _filter_q(resource_type, param, values, modifier or None, base_urls)
+    return condition
 
 
 # --- Parsing ----------------------------------------------------------------------------------

@@ -1,12 +1,19 @@
-"""Search over 50,000 stored resources: a fixed number of queries, and indexes on PostgreSQL."""
+"""Search over 50,000 stored resources: a fixed number of queries, and indexes on PostgreSQL.
+
+A patient-scoped search (a SMART token's AccessPolicy) adds its compartment filter to the same
+SQL, so it costs no more queries than an unscoped one.
+"""
 
 import uuid
 from datetime import UTC, datetime
 
 import orjson
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import connection
+from rest_framework.test import APIRequestFactory, force_authenticate
 
+from fhir_api.access import narrow_q
 from fhir_api.models import (
     CompartmentMembership,
     DateIndex,
@@ -15,8 +22,10 @@ from fhir_api.models import (
     StringIndex,
     TokenIndex,
 )
+from fhir_api.policy import AccessPolicy, Grant
 from fhir_api.search.extract import extract_index
 from fhir_api.search.query import find_matches
+from fhir_api.views import ResourceViewSet
 
 PATIENTS = 500
 OBSERVATIONS_PER_PATIENT = 100
@@ -111,7 +120,7 @@ def search(fhir, **params):
 
 @pytest.mark.django_db
 def test_patient_and_code_search_costs_a_fixed_number_of_queries(
-    fifty_thousand, fhir, django_assert_max_num_queries, django_assert_num_queries
+    fifty_thousand, fhir, without_audit, django_assert_max_num_queries, django_assert_num_queries
 ):
     fhir.get("/fhir/metadata")  # warm up session and per-process caches
     with django_assert_max_num_queries(4) as narrow:
@@ -126,6 +135,38 @@ def test_patient_and_code_search_costs_a_fixed_number_of_queries(
     assert {e["resource"]["subject"]["reference"] for e in all_codes["entry"]} == {"Patient/p7"}
 
 
+# What a `patient/*.rs` token for Patient/p7 may do (smart_auth builds the same from a token).
+PATIENT_SCOPED = AccessPolicy(grants=(Grant("*", frozenset("rs"), patient="p7"),), patient="p7")
+
+
+def search_as(user, policy, **params):
+    """GET /fhir/Observation through the view, authenticated as `user` with `policy`."""
+    request = APIRequestFactory().get("/fhir/Observation", params)
+    force_authenticate(request, user=user, token=policy)
+    response = ResourceViewSet.as_view({"get": "list"})(request, resource_type="Observation")
+    assert response.status_code == 200, response.data
+    return orjson.loads(response.render().content)
+
+
+@pytest.mark.django_db
+def test_a_patient_scoped_search_costs_no_more_queries_than_an_unscoped_one(
+    fifty_thousand, staff_user, without_audit, django_assert_num_queries
+):
+    """The count and the page, whether the policy narrows the search or not."""
+    code = f"{LOINC}|{CODES[3]}"
+    search_as(staff_user, None, code=code)  # warm up per-process caches
+    with django_assert_num_queries(2):
+        everyone = search_as(staff_user, None, code=code, _count=5)
+    with django_assert_num_queries(2):
+        scoped = search_as(AnonymousUser(), PATIENT_SCOPED, code=code, _count=5)
+    assert everyone["total"] == PATIENTS * OBSERVATIONS_PER_PATIENT // len(CODES)
+    assert scoped["total"] == OBSERVATIONS_PER_PATIENT // len(CODES)
+    assert {e["resource"]["subject"]["reference"] for e in scoped["entry"]} == {"Patient/p7"}
+    with django_assert_num_queries(2):
+        all_of_p7 = search_as(AnonymousUser(), PATIENT_SCOPED, _count=100)
+    assert all_of_p7["total"] == len(all_of_p7["entry"]) == OBSERVATIONS_PER_PATIENT
+
+
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN plans are PostgreSQL's")
 def test_patient_and_code_search_uses_indexes_on_postgresql(fifty_thousand):
@@ -133,4 +174,14 @@ def test_patient_and_code_search_uses_indexes_on_postgresql(fifty_thousand):
     plan = matches.order_by("-last_updated", "-id")[:20].explain()
     assert "Index" in plan, plan
     for table in ("fhir_api_resource", "fhir_api_tokenindex", "fhir_api_referenceindex"):
+        assert f"Seq Scan on {table}" not in plan, plan
+
+
+@pytest.mark.django_db
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN plans are PostgreSQL's")
+def test_the_patient_scope_filter_uses_the_compartment_index_on_postgresql(fifty_thousand):
+    narrow = narrow_q(PATIENT_SCOPED, "Observation", "s")
+    matches = find_matches("Observation", [("code", f"{LOINC}|{CODES[3]}")], narrow=narrow)
+    plan = matches.order_by("-last_updated", "-id")[:20].explain()
+    for table in ("fhir_api_resource", "fhir_api_tokenindex", "fhir_api_compartmentmembership"):
         assert f"Seq Scan on {table}" not in plan, plan

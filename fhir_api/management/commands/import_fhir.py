@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from fhir_api.bundles import process_bundle
 from fhir_api.exceptions import FhirError
+from fhir_api.policy import FULL_ACCESS
 
 FILE_SUFFIXES = (".json", ".ndjson")
 STORED_AS_ENTRIES = ("collection", "searchset")
@@ -147,7 +148,7 @@ class Importer:
         """A transaction or batch, run as the API would run it."""
         count = len(data.get("entry") or [])
         try:
-            response = process_bundle(data, base_url=self.base_url)
+            response = process_bundle(data, base_url=self.base_url, policy=FULL_ACCESS)
         except FhirError as error:
             self.failed += count
             self.report(f"{path}: {error.diagnostics} (nothing from this file was stored)", count)
@@ -170,7 +171,9 @@ class Importer:
             if entries:
                 bundle = {"resourceType": "Bundle", "type": "batch", "entry": entries}
                 self._count_responses(
-                    path, positions, process_bundle(bundle, base_url=self.base_url)
+                    path,
+                    positions,
+                    process_bundle(bundle, base_url=self.base_url, policy=FULL_ACCESS),
                 )
 
     def _count_responses(self, path, positions, response):

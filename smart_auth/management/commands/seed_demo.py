@@ -23,6 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from fhir_api.bundles import process_bundle
+from fhir_api.policy import FULL_ACCESS
 from fhir_api.search.query import find_matches
 from smart_auth.models import FhirUser
 
@@ -105,7 +106,7 @@ def load_bundle(bundle):
     with transaction.atomic():
         if _find(*_identifier(bundle, "Patient")) is not None:
             return False
-        process_bundle(bundle, base_url=settings.FHIR["BASE_URL"])
+        process_bundle(bundle, base_url=settings.FHIR["BASE_URL"], policy=FULL_ACCESS)
         return True
 
 
