@@ -6,6 +6,18 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+# The SMART fixtures (apps, users, patients, a fresh key ring per test), for every folder.
+from tests.smart_support import (  # noqa: F401
+    admin_user,
+    clinician,
+    confidential_app,
+    fresh_key_ring,
+    other_patient,
+    patient_record,
+    patient_user,
+    public_app,
+)
+
 FHIR_JSON = "application/fhir+json"
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "fhir-examples" / "R4"
 

@@ -1,18 +1,7 @@
-"""Consent page fixtures: the SMART fixtures plus a browser that enforces CSRF like a real one."""
+"""Consent page fixtures: a browser that enforces CSRF like a real one."""
 
 import pytest
 from django.test import Client
-
-from tests.smart_support import (  # noqa: F401
-    admin_user,
-    clinician,
-    confidential_app,
-    fresh_key_ring,
-    other_patient,
-    patient_record,
-    patient_user,
-    public_app,
-)
 
 
 class Browser(Client):
@@ -36,10 +25,10 @@ def browser_for(user):
 
 
 @pytest.fixture
-def patient_browser(patient_user):  # noqa: F811 (the fixture imported above)
+def patient_browser(patient_user):
     return browser_for(patient_user)
 
 
 @pytest.fixture
-def clinician_browser(clinician):  # noqa: F811
+def clinician_browser(clinician):
     return browser_for(clinician)
