@@ -21,8 +21,9 @@ class Grant:
     """Interactions on one resource type, limited to the resources they reach.
 
     `patient`: only resources in Patient/{patient}'s compartment (None: every patient's).
-    Types that are never in a patient compartment (Practitioner, Organization, Medication...)
-    are shared reference data: a patient grant reads and searches them, and never writes them.
+    Shared reference types (compartments.SHARED_REFERENCE_TYPES: Practitioner, Organization,
+    Medication, definitions...) are read and searched under a patient grant, never written;
+    other types outside the compartment (Binary, Task...) are out of a patient grant's reach.
     `criteria`: search criteria, as (name, value) pairs in FHIR search syntax, that every
     resource reached must match (all of them; a comma in a value means "or").
     """
