@@ -18,12 +18,9 @@ import os
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 # Run as a script, this folder comes first on sys.path, and bench/token.py would shadow the
 # standard library's `token` (imported by inspect, which Django imports). Put the project root
@@ -32,6 +29,8 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(_HERE.parent)] + [
     entry for entry in sys.path if Path(entry or os.curdir).resolve() != _HERE
 ]
+
+from bench.harness import run_in_scratch_database  # noqa: E402
 
 
 def main():
@@ -42,40 +41,7 @@ def main():
     parser.add_argument("--reads", type=int, default=1000)
     parser.add_argument("--searches", type=int, default=200)
     args = parser.parse_args()
-    with scratch_database(args.database_url) as url:
-        os.environ["DATABASE_URL"] = url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        os.environ.setdefault("LOG_LEVEL", "WARNING")
-        import django
-
-        django.setup()
-        try:
-            run(args)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-
-
-@contextmanager
-def scratch_database(url):
-    """A database URL no one else uses, removed afterwards."""
-    if url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="fhir-bench-") as folder:
-            yield f"sqlite:///{folder}/bench.sqlite3"
-        return
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"fhir_bench_{uuid.uuid4().hex[:8]}"
-    admin_url = urlunsplit(parts._replace(scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run_in_scratch_database(args.database_url, "fhir_bench", run, args)
 
 
 def run(args):

@@ -26,14 +26,13 @@ import base64  # noqa: E402
 import hashlib  # noqa: E402
 import secrets  # noqa: E402
 import statistics  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
-from contextlib import contextmanager  # noqa: E402
-from urllib.parse import parse_qs, urlsplit, urlunsplit  # noqa: E402
+from urllib.parse import parse_qs, urlsplit  # noqa: E402
 
 REDIRECT_URI = "https://bench.example.org/callback"
 SCOPE = "launch/patient openid fhirUser patient/*.rs offline_access"
+
+from bench.harness import run_in_scratch_database  # noqa: E402
 
 
 def main():
@@ -41,40 +40,7 @@ def main():
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--database-url", default="sqlite://", help="sqlite:// or postgres://...")
     args = parser.parse_args()
-    with scratch_database(args.database_url) as url:
-        os.environ["DATABASE_URL"] = url
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        os.environ.setdefault("LOG_LEVEL", "WARNING")
-        import django
-
-        django.setup()
-        try:
-            run(args)
-        finally:
-            from django.db import connections
-
-            connections.close_all()
-
-
-@contextmanager
-def scratch_database(url):
-    """A database URL no one else uses, removed afterwards."""
-    if url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="token-bench-") as folder:
-            yield f"sqlite:///{folder}/bench.sqlite3"
-        return
-    import psycopg
-
-    parts = urlsplit(url)
-    name = f"token_bench_{uuid.uuid4().hex[:8]}"
-    admin_url = urlunsplit(parts._replace(scheme="postgresql"))
-    with psycopg.connect(admin_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    run_in_scratch_database(args.database_url, "token_bench", run, args)
 
 
 def run(args):
