@@ -102,12 +102,8 @@ def token_response_fields(context, scopes):
         "need_patient_banner": context.need_patient_banner,
         "smart_style_url": absolute_url("smart_auth:style"),
     }
-    if context.patient:
-        fields["patient"] = context.patient
-    if context.encounter:
-        fields["encounter"] = context.encounter
-    if context.fhir_context:
-        fields["fhirContext"] = context.fhir_context
+    # The same context the access token carries, but fhirUser only when identity was granted.
+    fields |= {k: v for k, v in context_claims(context).items() if k != "fhirUser"}
     if context.fhir_user and granted & {"fhirUser", "openid"}:
         fields["fhirUser"] = context.fhir_user
     return fields
