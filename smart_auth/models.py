@@ -44,11 +44,21 @@ class FhirUser(models.Model):
 
 
 class SmartApp(AbstractApplication):
-    """A registered SMART app: DOT's Application plus launch URI, allowed scopes, active flag.
+    """A registered SMART app: DOT's Application plus launch URI, allowed scopes, active flag,
+    the grant types it may use, how it authenticates at the token endpoint, and its rate limits.
 
-    Every app signs its id_tokens RS256 with the server's key (see `jwk_key`), so `algorithm`
-    defaults to RS256 instead of DOT's "no OIDC".
+    DOT's `authorization_grant_type` holds one grant type; a SMART app may need several
+    (a confidential app that also runs as a backend service), so `grant_types` lists them and
+    `allows_grant_type` reads it. Every app signs its id_tokens RS256 with the server's key
+    (see `jwk_key`), so `algorithm` defaults to RS256 instead of DOT's "no OIDC".
     """
+
+    GRANT_TYPES = ["authorization_code", "client_credentials"]
+    AUTH_NONE = "none"
+    AUTH_SECRET_BASIC = "client_secret_basic"
+    AUTH_SECRET_POST = "client_secret_post"
+    AUTH_PRIVATE_KEY_JWT = "private_key_jwt"
+    AUTH_METHODS = [AUTH_NONE, AUTH_SECRET_BASIC, AUTH_SECRET_POST, AUTH_PRIVATE_KEY_JWT]
 
     launch_uri = models.URLField(
         max_length=2000, blank=True, help_text="Where an EHR launch opens the app"
@@ -66,10 +76,48 @@ class SmartApp(AbstractApplication):
         default=AbstractApplication.RS256_ALGORITHM,
         blank=True,
     )
+    grant_types = models.CharField(
+        max_length=100,
+        default="authorization_code",
+        help_text="Grant types the app may use, space separated: "
+        "authorization_code, client_credentials (backend services)",
+    )
+    token_endpoint_auth_method = models.CharField(
+        max_length=32,
+        choices=[(method, method) for method in AUTH_METHODS],
+        default=AUTH_SECRET_BASIC,
+        help_text="none for public apps; a client secret, or private_key_jwt with registered keys",
+    )
+    jwks = models.JSONField(
+        null=True, blank=True, help_text='The app\'s public keys, {"keys": [...]} (private_key_jwt)'
+    )
+    jwks_uri = models.URLField(
+        max_length=2000, blank=True, help_text="Where the app publishes its public keys"
+    )
+    token_rate_limit = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="Token requests allowed, e.g. 600/min; blank for the server default",
+    )
+    api_rate_limit = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="FHIR API requests allowed, e.g. 6000/min; blank for the server default",
+    )
 
     class Meta:
         verbose_name = "SMART app"
         verbose_name_plural = "SMART apps"
+
+    @property
+    def grant_type_list(self):
+        return self.grant_types.split()
+
+    def allows_grant_type(self, *grant_types):
+        """DOT asks this with its own names of the grant types that permit a request
+        ("authorization-code"); `grant_types` holds the OAuth names ("authorization_code")."""
+        allowed = self.grant_type_list
+        return any(grant_type.replace("-", "_") in allowed for grant_type in grant_types)
 
     @property
     def scope_list(self):
@@ -158,7 +206,8 @@ class LaunchContext(models.Model):
 
 
 class LaunchHandle(models.Model):
-    """An EHR launch: the opaque `launch` value the EHR gives the app, bound to app and user.
+    """An EHR launch: the opaque `launch` value the EHR gives the app, bound to its app, and to
+    the person who launched it when a person did (an EHR calling POST /smart/launch names none).
 
     Only the SHA-256 of the handle is stored. It is single-use and expires within minutes.
     """
@@ -167,16 +216,35 @@ class LaunchHandle(models.Model):
     application = models.ForeignKey(
         settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+"
     )
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
     patient = models.CharField(max_length=64, blank=True)
     encounter = models.CharField(max_length=64, blank=True)
-    need_patient_banner = models.BooleanField(default=False)
+    fhir_context = models.JSONField(default=list, blank=True)
+    need_patient_banner = models.BooleanField(default=True)
     expires = models.DateTimeField()
     consumed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return f"Launch #{self.pk}"
+
+
+class UsedAssertion(models.Model):
+    """A client assertion (private_key_jwt) already presented: its `jti` may not come again.
+
+    RFC 7523 §3 and SMART Backend Services: a `jti` is refused while its assertion could still
+    be valid. A database row with a unique checksum holds across workers and hosts, and cannot
+    be evicted early as a cache entry could. Rows past `expires` may be purged.
+    """
+
+    # SHA-256 of client id and jti.
+    checksum = models.CharField(max_length=64, unique=True)
+    expires = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.checksum
 
 
 class RememberedApproval(models.Model):
