@@ -29,5 +29,6 @@ urlpatterns = [
         name="instance-history",
     ),
     re_path(rf"^{TYPE}/{ID}/_history/{VERSION}$", resource({"get": "vread"}), name="vread"),
-    re_path(r"^.*$", views.UnknownEndpointView.as_view(), name="unknown"),
+    # [\s\S], not ".": a path with an encoded newline is still an unknown FHIR endpoint.
+    re_path(r"^[\s\S]*$", views.UnknownEndpointView.as_view(), name="unknown"),
 ]
