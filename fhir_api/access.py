@@ -16,6 +16,7 @@ A `full_access` policy (staff sessions) skips all of it. Views and bundles call 
 functions; they never look at grants themselves.
 """
 
+import dataclasses
 import operator
 import uuid
 from functools import reduce
@@ -30,7 +31,7 @@ from .compartments import (
     is_shared_reference_type,
     patient_compartment_q,
 )
-from .exceptions import Forbidden, InvalidResource, InvalidSearch
+from .exceptions import Forbidden, InvalidResource, InvalidSearch, ResourceNotFound
 from .policy import CREATE, DELETE, READ, SEARCH, UPDATE
 from .search.extract import extract_index
 from .search.match import matches_criteria
@@ -148,9 +149,17 @@ def access_resource(policy, resource_type, fhir_id):
 
 
 def access_version(policy, resource_type, fhir_id, version_id):
-    """One version (vread) of a resource the policy may read now; otherwise 404."""
+    """One version (vread) the policy may read; otherwise 404.
+
+    The resource must be within reach now (the SQL filter) and so must that version's own
+    content: a resource moved into a patient's compartment keeps older versions that belonged
+    to someone else.
+    """
     narrow = narrow_q(policy, resource_type, READ)
-    return store.vread(resource_type, fhir_id, version_id, narrow=narrow)
+    version = store.vread(resource_type, fhir_id, version_id, narrow=narrow)
+    if narrow is not None and not version_readable(policy, version):
+        raise ResourceNotFound(f"{resource_type}/{fhir_id}/_history/{version_id} is not known")
+    return version
 
 
 def access_history(policy, resource_type=None, fhir_id=None, **page):
@@ -158,13 +167,48 @@ def access_history(policy, resource_type=None, fhir_id=None, **page):
 
     Only versions of resources the policy reaches now are listed, so `total` counts those.
     """
+    interaction = READ if fhir_id else SEARCH
     if resource_type is None:
         narrow = any_type_q(policy, SEARCH)
         if narrow is NOTHING:
             raise Forbidden("The access token's scopes do not allow the history of any type")
     else:
-        narrow = narrow_q(policy, resource_type, READ if fhir_id else SEARCH)
-    return store.history(resource_type, fhir_id, narrow=narrow, **page)
+        narrow = narrow_q(policy, resource_type, interaction)
+    history = store.history(resource_type, fhir_id, narrow=narrow, **page)
+    if narrow is not None:
+        # Versions whose own content is out of reach are left out of the page (`total` still
+        # counts them: it comes from the SQL, which sees only current content).
+        visible = [
+            (version, method)
+            for version, method in history.versions
+            if version_readable(policy, version, interaction)
+        ]
+        history = dataclasses.replace(history, versions=visible)
+    return history
+
+
+def version_readable(policy, version, interaction=READ):
+    """True if a grant of `interaction` reaches this version's own content, not only the
+    current version's."""
+    if version.deleted or not version.content:
+        return True
+    resource_type = version.resource_type
+    rows = extract_index(resource_type, orjson.loads(version.content))
+    for grant in policy.grants_for(resource_type, interaction):
+        shared = grant.patient is not None and not can_be_in_patient_compartment(resource_type)
+        if grant.patient is not None and not shared and grant.patient not in rows.compartments:
+            continue
+        if not grant.criteria or _criteria_hold(grant, resource_type, version.fhir_id, rows):
+            return True
+    return False
+
+
+def _criteria_hold(grant, resource_type, fhir_id, rows):
+    """A criterion that cannot be checked fails closed."""
+    try:
+        return matches_criteria(resource_type, fhir_id, rows, grant.criteria)
+    except InvalidSearch:
+        return False
 
 
 def access_search(policy, resource_type, items, *, lenient, base_url):
@@ -258,12 +302,7 @@ def _reaches(grants, resource_type, content):
 def _grant_reaches(grant, resource_type, fhir_id, rows):
     if grant.patient is not None and rows.compartments != {grant.patient}:
         return False
-    if not grant.criteria:
-        return True
-    try:
-        return matches_criteria(resource_type, fhir_id, rows, grant.criteria)
-    except InvalidSearch:
-        return False  # a criterion that cannot be checked fails closed
+    return not grant.criteria or _criteria_hold(grant, resource_type, fhir_id, rows)
 
 
 def _outside(resource_type, interaction):

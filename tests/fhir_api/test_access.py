@@ -502,3 +502,18 @@ def test_a_staff_session_gets_full_access_and_a_token_only_its_grants(staff_user
     token_policy = policy(patient_grant())
     request.auth = token_policy
     assert get_policy(request) is token_policy
+
+
+def test_versions_from_before_a_resource_moved_into_reach_stay_hidden(records):
+    """obs-2-lab belonged to pat-2 and is moved to pat-1: pat-1's token sees only the new
+    version, by vread and in history."""
+    store.do_update("Observation", "obs-2-lab", {**observation("pat-1"), "id": "obs-2-lab"})
+    mine = policy(patient_grant("Observation", "rs"))
+    assert access.access_version(mine, "Observation", "obs-2-lab", "2").version_id == 2
+    with pytest.raises(ResourceNotFound):
+        access.access_version(mine, "Observation", "obs-2-lab", "1")
+    page = access.access_history(mine, "Observation", "obs-2-lab", count=10)
+    assert [stored.version_id for stored, _ in page.versions] == [2]
+    type_page = access.access_history(mine, "Observation", count=10)
+    assert ("obs-2-lab", 1) not in {(s.fhir_id, s.version_id) for s, _ in type_page.versions}
+    assert access.access_version(FULL_ACCESS, "Observation", "obs-2-lab", "1").version_id == 1
