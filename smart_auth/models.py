@@ -55,8 +55,8 @@ class SmartApp(AbstractApplication):
 
     GRANT_TYPES = ["authorization_code", "client_credentials"]
     AUTH_NONE = "none"
-    AUTH_SECRET_BASIC = "client_secret_basic"
-    AUTH_SECRET_POST = "client_secret_post"
+    AUTH_SECRET_BASIC = "client_secret_basic"  # noqa: S105 (a method name)
+    AUTH_SECRET_POST = "client_secret_post"  # noqa: S105
     AUTH_PRIVATE_KEY_JWT = "private_key_jwt"
     AUTH_METHODS = [AUTH_NONE, AUTH_SECRET_BASIC, AUTH_SECRET_POST, AUTH_PRIVATE_KEY_JWT]
 

@@ -22,6 +22,17 @@ FHIR_JSON = "application/fhir+json"
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "fhir-examples" / "R4"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Users' passwords hashed with MD5 in tests: PBKDF2 costs up to a second per user created
+    or signed in on a loaded machine. Production keeps PBKDF2 (test_hashers checks it), and the
+    client secret hasher stays so secrets still verify."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "smart_auth.hashers.ClientSecretHasher",
+    ]
+
+
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user("staff", password="pw", is_staff=True)

@@ -1,8 +1,8 @@
 """Client secrets are hashed fast; user passwords keep PBKDF2."""
 
-from django.conf import settings
 from django.contrib.auth.hashers import check_password, identify_hasher, make_password
 
+from config import settings as project_settings
 from smart_auth.hashers import ClientSecretHasher
 from tests.smart_support import make_app
 
@@ -14,7 +14,8 @@ def test_client_secret_hasher_round_trips_and_rejects_wrong_secrets():
     assert not check_password("s3cret" * 20 + "x", encoded)
 
 
-def test_the_fast_hasher_is_registered_but_never_hashes_user_passwords():
+def test_the_fast_hasher_is_registered_but_never_hashes_user_passwords(settings):
+    settings.PASSWORD_HASHERS = project_settings.PASSWORD_HASHERS  # not the tests' fast one
     assert settings.PASSWORD_HASHERS[0].endswith("PBKDF2PasswordHasher")
     assert "smart_auth.hashers.ClientSecretHasher" in settings.PASSWORD_HASHERS
     assert identify_hasher(make_password("a user password")).algorithm == "pbkdf2_sha256"
