@@ -10,8 +10,14 @@ from django.core.exceptions import ValidationError
 from oauth2_provider.models import get_application_model
 
 from smart_auth import authorization as authz
+from smart_auth.ehr import describe_visit, get_launchable_apps, get_recent_encounters
 from smart_auth.grants import do_revoke_app_access
-from smart_auth.launch import do_create_launch, get_launch_url
+from smart_auth.launch import (
+    InvalidLaunchContext,
+    clean_launch_context,
+    do_create_launch,
+    get_launch_url,
+)
 from smart_auth.patients import get_patient, search_patients
 
 SmartApp = get_application_model()
@@ -132,6 +138,10 @@ class ConsentForm(PendingDecisionForm):
         own = self.summary.patient == authz.get_own_patient(self.request.user)
         return get_patient(self.summary.patient), own
 
+    def get_visit(self):
+        """The visit (Encounter) an EHR launch shares, in words, or ""."""
+        return describe_visit(self.summary.encounter) if self.summary.encounter else ""
+
 
 class PatientSearchForm(forms.Form):
     """The patient picker's search: a name (start of any part of it) and a page number."""
@@ -200,20 +210,59 @@ class RevokeAppForm(forms.Form):
         return self.application
 
 
-class LaunchForm(forms.Form):
-    """A minimal EHR: open an app with a patient (and visit) in context (SMART EHR launch).
+class LaunchFormMixin:
+    """Open an app with a patient (and visit) in context: an EHR launch by a person.
+
+    The launch is bound to the app and to the person who pressed Launch; `save()` returns the
+    app's launch URI with `iss` and `launch`, where the browser goes next. The context is
+    checked by smart_auth (`clean_launch_context`), as for the EHR's API.
+    """
+
+    def init_launch(self, user):
+        """Call from __init__; the form defines `get_patient()`, the id of the launch's patient."""
+        self.user = user
+        self.fields["client_id"].queryset = get_launchable_apps()
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.errors:
+            return cleaned_data
+        try:
+            clean_launch_context(self.get_patient(), cleaned_data.get("encounter") or "")
+        except InvalidLaunchContext as error:
+            field = error.field if error.field in self.fields else None
+            self.add_error(field, ValidationError(error.message, code="invalid_context"))
+        return cleaned_data
+
+    def save(self):
+        """Create the launch and return the app's launch URI with `iss` and `launch`."""
+        application = self.cleaned_data["client_id"]
+        handle = do_create_launch(
+            self.user,
+            application,
+            patient=self.get_patient(),
+            encounter=self.cleaned_data.get("encounter") or "",
+        )
+        return get_launch_url(application, handle)
+
+
+def launchable_app_field(**kwargs):
+    return forms.ModelChoiceField(
+        queryset=SmartApp.objects.none(),
+        to_field_name="client_id",
+        error_messages={"invalid_choice": "Choose an app from the list."},
+        **kwargs,
+    )
+
+
+class LaunchForm(LaunchFormMixin, forms.Form):
+    """/smart/ehr/launch: any launchable app, a patient by id, an encounter by id.
 
     A patient user always launches with their own record, so they get no patient field.
     """
 
-    client_id = forms.ModelChoiceField(
-        queryset=SmartApp.objects.none(),
-        to_field_name="client_id",
-        label="App",
-        empty_label=None,
-    )
+    client_id = launchable_app_field(label="App", empty_label=None)
     patient = forms.CharField(
-        required=False,
         max_length=64,
         label="Patient id",
         help_text="The id of the Patient resource the app opens with.",
@@ -227,27 +276,38 @@ class LaunchForm(forms.Form):
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.init_launch(user)
         self.own_patient = authz.get_own_patient(user)
-        self.fields["client_id"].queryset = (
-            SmartApp.objects.filter(is_active=True).exclude(launch_uri="").order_by("name")
-        )
         if self.own_patient:
             del self.fields["patient"]
 
     def clean_patient(self):
-        patient = self.cleaned_data["patient"].strip()
-        if patient and not authz.patient_exists(patient):
-            raise ValidationError("There is no patient with this id.", code="unknown_patient")
-        return patient
+        return self.cleaned_data["patient"].strip()
 
-    def save(self):
-        """Create the launch and return the app's launch URI with `iss` and `launch`."""
-        application = self.cleaned_data["client_id"]
-        handle = do_create_launch(
-            self.user,
-            application,
-            patient=self.own_patient or self.cleaned_data["patient"],
-            encounter=self.cleaned_data["encounter"].strip(),
-        )
-        return get_launch_url(application, handle)
+    def clean_encounter(self):
+        return self.cleaned_data["encounter"].strip()
+
+    def get_patient(self):
+        return self.own_patient or self.cleaned_data["patient"]
+
+
+class PatientLaunchForm(LaunchFormMixin, forms.Form):
+    """A patient's page: one Launch button per app (`client_id`), and the visit to open the
+    app in, chosen among the patient's recent encounters (or none)."""
+
+    client_id = launchable_app_field()
+    encounter = forms.ChoiceField(
+        required=False, widget=forms.RadioSelect, label="Visit the app opens in"
+    )
+
+    def __init__(self, user, patient, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.init_launch(user)
+        self.patient = patient
+        self.encounters = get_recent_encounters(patient.id)
+        self.fields["encounter"].choices = [("", "No visit")] + [
+            (encounter.id, encounter.id) for encounter in self.encounters
+        ]
+
+    def get_patient(self):
+        return self.patient.id

@@ -22,5 +22,12 @@ urlpatterns = [
         name="pick-patient",
     ),
     path("smart/manage", views.ConnectedAppsView.as_view(), name="connected-apps"),
-    path("smart/launch", views.LaunchView.as_view(), name="launch"),
+    # A minimal EHR to launch apps from (the EHR's own API is smart_auth's POST /smart/launch).
+    path("smart/ehr/patients", views.PatientListView.as_view(), name="ehr-patients"),
+    path(
+        "smart/ehr/patients/<str:patient_id>",
+        views.PatientLaunchView.as_view(),
+        name="ehr-patient",
+    ),
+    path("smart/ehr/launch", views.LaunchView.as_view(), name="launch"),
 ]

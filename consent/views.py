@@ -1,4 +1,5 @@
-"""The pages a person meets: sign in, consent, patient picker, Connected apps, EHR launch.
+"""The pages a person meets: sign in, consent, patient picker, Connected apps, and the minimal
+EHR (patient list, a patient's page with a Launch button per app, the launch form).
 
 Views route and render; the forms in forms.py make the decisions through smart_auth's
 functions. Decisions are CSRF-protected POSTs, and no view here is exempt from
@@ -10,20 +11,25 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.views.decorators.cache import never_cache
-from django.views.generic import FormView, ListView
+from django.views.generic import FormView, ListView, TemplateView
 from django.views.generic.edit import FormMixin
 
 from smart_auth import authorization as authz
+from smart_auth.ehr import list_patients
 from smart_auth.grants import get_connected_apps
+from smart_auth.patients import get_patient
 from smart_auth.views import OAuthRedirect
 
 from .forms import (
     ConsentForm,
     LaunchForm,
+    PatientLaunchForm,
     PatientPickForm,
     PatientSearchForm,
     RevokeAppForm,
@@ -101,9 +107,10 @@ class PendingMixin(LoginRequiredMixin):
             self.pending = authz.get_pending(request.session, kwargs["pending_id"])
         except authz.PendingNotFound:
             return error_response(request, "request_expired")
-        if self.pending.launch_user_id not in (None, request.user.pk):
-            description = "The launch was opened by another user"
-            return OAuthRedirect(authz.do_deny(request, self.pending, description))
+        try:
+            authz.check_pending_user(self.pending, request.user)
+        except authz.AuthorizationError as error:
+            return OAuthRedirect(authz.do_refuse(request, self.pending, error))
         return self.dispatch_pending(request, *args, **kwargs)
 
     def dispatch_pending(self, request, *args, **kwargs):
@@ -132,7 +139,14 @@ class ConsentView(PendingMixin, BadRequestOnInvalidMixin, FormView):
         context = super().get_context_data(**kwargs)
         patient, own_record = context["form"].get_shared_record()
         summary = context["form"].summary
-        return {**context, "summary": summary, "patient": patient, "own_record": own_record}
+        visit = context["form"].get_visit()
+        return {
+            **context,
+            "summary": summary,
+            "patient": patient,
+            "own_record": own_record,
+            "visit": visit,
+        }
 
     def form_valid(self, form):
         url = form.save()
@@ -198,12 +212,73 @@ class ConnectedAppsView(LoginRequiredMixin, FormMixin, ListView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
-# --- EHR launch ----------------------------------------------------------------------------
+# --- The minimal EHR: patients, a patient's page, the launch form -------------------------
+
+
+class ClinicianOrOwnRecordMixin(LoginRequiredMixin):
+    """A clinician (a person not linked to a Patient) sees every patient; a patient user only
+    their own record, and anything else is 404, as if it did not exist."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated:
+            self.own_patient = authz.get_own_patient(request.user)
+        return super().dispatch(request, *args, **kwargs)
+
+
+@method_decorator(never_cache, name="dispatch")
+class PatientListView(ClinicianOrOwnRecordMixin, TemplateView):
+    """Find a patient by name, 20 a page, ordered by family then given name; a patient user
+    goes straight to their own page."""
+
+    template_name = "consent/ehr_patients.html"
+
+    def get(self, request, *args, **kwargs):
+        if self.own_patient:
+            return redirect("consent:ehr-patient", self.own_patient)
+        return super().get(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        search = PatientSearchForm(self.request.GET)
+        data = search.cleaned_data if search.is_valid() else {}
+        results = list_patients(data.get("name") or "", data.get("page") or 1)
+        return super().get_context_data(search=search, results=results, **kwargs)
+
+
+@method_decorator(never_cache, name="dispatch")
+class PatientLaunchView(ClinicianOrOwnRecordMixin, BadRequestOnInvalidMixin, FormView):
+    """A patient's page: name, birth date, gender, and a Launch button for each app with a
+    launch URI. Launch (a CSRF-protected POST) makes a launch bound to this person and sends
+    the browser to the app's launch URI with `iss` and `launch`."""
+
+    template_name = "consent/ehr_patient.html"
+    form_class = PatientLaunchForm
+
+    @cached_property
+    def patient(self):
+        """The page's patient; 404 if there is none, or it is not a patient user's own."""
+        patient_id = self.kwargs["patient_id"]
+        patient = None
+        if not self.own_patient or patient_id == self.own_patient:
+            patient = get_patient(patient_id)
+        if patient is None:
+            raise Http404("No such patient")
+        return patient
+
+    def get_form_kwargs(self):
+        return {"user": self.request.user, "patient": self.patient, **super().get_form_kwargs()}
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            patient=self.patient, own_record=bool(self.own_patient), **kwargs
+        )
+
+    def form_valid(self, form):
+        return OAuthRedirect(form.save())
 
 
 @method_decorator(never_cache, name="dispatch")
 class LaunchView(LoginRequiredMixin, BadRequestOnInvalidMixin, FormView):
-    """A minimal EHR page: open a registered app with a patient (and visit) in context."""
+    """Launch any registered app with a patient (and visit) given by id."""
 
     template_name = "consent/launch.html"
     form_class = LaunchForm

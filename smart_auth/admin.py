@@ -9,13 +9,17 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.utils.html import format_html
-from oauth2_provider.models import AbstractApplication
+from oauth2_provider.models import get_application_model
 
+from . import jwks
 from .api_keys import set_new_key
 from .grants import do_revoke_app_tokens
 from .models import ApiKey, FhirUser, LaunchContext, RememberedApproval, SigningKey
+from .registration import SECRET_METHODS, check_client_auth, default_method, dot_grant_type
 from .scopes import is_valid_scope
-from .serializers import check_redirect_uri, clear_secret, set_new_secret
+from .serializers import check_redirect_uri, set_credentials, set_new_secret
+
+SmartApp = get_application_model()
 
 
 @admin.register(FhirUser)
@@ -25,14 +29,35 @@ class FhirUserAdmin(admin.ModelAdmin):
 
 
 class SmartAppForm(forms.ModelForm):
+    """The registration rules of `registration.py`, as the registry API applies them."""
+
     launch_uri = forms.URLField(
         required=False, max_length=2000, assume_scheme="https", label="Launch URI"
     )
-    authorization_grant_type = forms.ChoiceField(
-        choices=[(AbstractApplication.GRANT_AUTHORIZATION_CODE, "Authorization code (+ refresh)")],
-        initial=AbstractApplication.GRANT_AUTHORIZATION_CODE,
-        label="Grant types",
+    grant_types = forms.MultipleChoiceField(
+        choices=[
+            ("authorization_code", "Authorization code (+ refresh)"),
+            ("client_credentials", "Client credentials (backend services, system/ scopes)"),
+        ],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Authorization code when none is ticked.",
     )
+    token_endpoint_auth_method = forms.ChoiceField(
+        choices=[
+            ("", "Default: client_secret_basic if confidential, none if public"),
+            *[(method, method) for method in SmartApp.AUTH_METHODS],
+        ],
+        required=False,
+        label="Token endpoint authentication",
+    )
+    jwks = forms.JSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        label="JWKS",
+        help_text='private_key_jwt: the app\'s public keys, {"keys": [...]}; or a JWKS URL.',
+    )
+    jwks_uri = forms.CharField(required=False, max_length=2000, label="JWKS URL")
 
     class Meta:
         fields = [
@@ -41,8 +66,10 @@ class SmartAppForm(forms.ModelForm):
             "redirect_uris",
             "launch_uri",
             "scopes",
-            "authorization_grant_type",
-            "allowed_origins",
+            "grant_types",
+            "token_endpoint_auth_method",
+            "jwks",
+            "jwks_uri",
             "is_active",
         ]
         widgets = {
@@ -50,10 +77,13 @@ class SmartAppForm(forms.ModelForm):
             "scopes": forms.Textarea(attrs={"rows": 3}),
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["grant_types"] = self.instance.grant_type_list
+
     def clean_redirect_uris(self):
         uris = self.cleaned_data["redirect_uris"].split()
-        if not uris:
-            raise forms.ValidationError("At least one redirect URI is required")
         errors = [message for uri in uris if (message := check_redirect_uri(uri))]
         if errors:
             raise forms.ValidationError(errors)
@@ -66,13 +96,47 @@ class SmartAppForm(forms.ModelForm):
             raise forms.ValidationError(f"Not supported: {', '.join(invalid)}")
         return " ".join(dict.fromkeys(scopes))
 
+    def clean_grant_types(self):
+        return " ".join(self.cleaned_data["grant_types"] or ["authorization_code"])
+
+    def clean(self):
+        cleaned = super().clean()
+        if set(self.errors) & {"client_type", "redirect_uris", "scopes", "jwks", "jwks_uri"}:
+            return cleaned
+        confidential = cleaned.get("client_type") == SmartApp.CLIENT_CONFIDENTIAL
+        method = cleaned.get("token_endpoint_auth_method") or default_method(confidential)
+        cleaned["token_endpoint_auth_method"] = method
+        grant_types = cleaned["grant_types"].split()
+        errors = check_client_auth(
+            confidential=confidential,
+            method=method,
+            grant_types=grant_types,
+            jwks_document=cleaned.get("jwks"),
+            jwks_uri=cleaned.get("jwks_uri", ""),
+            scopes=cleaned.get("scopes", "").split(),
+            redirect_uris=cleaned.get("redirect_uris", "").split(),
+        )
+        for field, problems in errors.items():
+            self.add_error(field, problems)
+        # DOT's own model checks read its single grant type.
+        self.instance.authorization_grant_type = dot_grant_type(grant_types)
+        return cleaned
+
 
 class SmartAppAdmin(admin.ModelAdmin):
-    """Apps: the secret is shown once, when the app is created and when it is rotated."""
+    """Apps: a secret is shown once, when the app gets one (created, or switched to a secret
+    method) and when it is rotated. private_key_jwt apps have no secret to show."""
 
     form = SmartAppForm
-    list_display = ["name", "client_id", "client_type", "is_active", "created"]
-    list_filter = ["client_type", "is_active"]
+    list_display = [
+        "name",
+        "client_id",
+        "client_type",
+        "token_endpoint_auth_method",
+        "is_active",
+        "created",
+    ]
+    list_filter = ["client_type", "token_endpoint_auth_method", "is_active"]
     search_fields = ["name", "client_id"]
     readonly_fields = ["client_id", "created", "updated"]
     actions = ["rotate_secret", "revoke_tokens"]
@@ -83,10 +147,12 @@ class SmartAppAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         was_active = form.initial.get("is_active", True) if change else True
-        secret = None
-        if not change or "client_type" in form.changed_data:
-            secret = set_new_secret(obj) if obj.is_confidential else clear_secret(obj)
+        previous_method = form.initial.get("token_endpoint_auth_method") if change else None
+        secret = set_credentials(obj, previous_method)
         super().save_model(request, obj, form, change)
+        # New keys take effect at once: forget whatever was fetched from either URL.
+        jwks.forget(form.initial.get("jwks_uri", ""))
+        jwks.forget(obj.jwks_uri)
         if secret:
             self._show_secret(request, obj, secret)
         if was_active and not obj.is_active:
@@ -96,8 +162,11 @@ class SmartAppAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate client secret (shows the new secret once)")
     def rotate_secret(self, request, queryset):
         for app in queryset:
-            if not app.is_confidential:
-                messages.warning(request, f"{app}: a public app has no secret.")
+            if not app.is_confidential or app.token_endpoint_auth_method not in SECRET_METHODS:
+                messages.warning(
+                    request,
+                    f"{app}: authenticates with {app.token_endpoint_auth_method}, not a secret.",
+                )
                 continue
             secret = set_new_secret(app)
             app.save(update_fields=["client_secret", "hash_client_secret", "updated"])

@@ -58,6 +58,11 @@ GRANT_TYPES = {
         "code": "refresh_token",
         "display": "Refreshing an access token",
     },
+    "client_credentials": {
+        "system": "urn:ietf:rfc:6749",
+        "code": "client_credentials",
+        "display": "Client credentials grant",
+    },
 }
 REVOCATION = {"system": "urn:ietf:rfc:7009", "code": "revoke", "display": "Token revocation"}
 CONSENT_DECISION = {
@@ -179,7 +184,7 @@ def token_request_event(request, response, *, client_id=None):
         outcome=outcome_of(status),
         outcome_desc=_oauth_error(body, status),
         client_id=client_id,
-        username=_username(claims.get("sub")),
+        username=_token_username(claims),
         fhir_user=claims.get("fhirUser"),
         patient=body.get("patient"),
         address=audit_log.client_address(request),
@@ -208,7 +213,7 @@ def revocation_event(request, response, *, client_id=None):
         outcome=outcome_of(status),
         outcome_desc=_oauth_error(_json_body(response), status),
         client_id=client_id or claims.get("client_id"),
-        username=_username(claims.get("sub")),
+        username=_token_username(claims),
         fhir_user=claims.get("fhirUser"),
         patient=claims.get("patient"),
         address=audit_log.client_address(request),
@@ -333,6 +338,14 @@ def _verified_claims(token):
         return default_token_signer.verify_access_token(token)
     except InvalidToken:
         return {}
+
+
+def _token_username(claims):
+    """The username behind a token's `sub`, or None for a backend-services token, whose
+    `sub` is its client id (no person, and no user lookup)."""
+    if claims.get("sub") == claims.get("client_id"):
+        return None
+    return _username(claims.get("sub"))
 
 
 def _username(user_pk):

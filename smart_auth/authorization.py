@@ -33,7 +33,14 @@ from oauthlib.common import add_params_to_uri
 
 from . import audit
 from .conf import get_fhir_base
-from .launch import InvalidLaunch, access_launch, do_consume_launch, get_fhir_user
+from .launch import (
+    LAUNCH_OTHER_PATIENT,
+    InvalidLaunch,
+    access_launch,
+    check_launch_user,
+    do_consume_launch,
+    get_fhir_user,
+)
 from .models import FhirUser, LaunchContext, RememberedApproval
 from .scopes import describe_scope, needs_patient
 
@@ -89,6 +96,7 @@ class PendingAuthorization:
     launch_user_id: int | None = None
     patient: str = ""
     encounter: str = ""
+    fhir_context: list = field(default_factory=list)
     need_patient_banner: bool = True
     # Scopes approved on the consent page while the person still picks a patient.
     chosen_scopes: list | None = None
@@ -118,6 +126,7 @@ class AuthorizationSummary:
     scopes: list
     needs_patient_choice: bool
     patient: str
+    encounter: str = ""
 
 
 # --- 1. Checking and keeping the request --------------------------------------------------
@@ -166,6 +175,7 @@ def check_authorization_request(application, scopes, credentials):
         pending.launch_user_id = launch.user_id
         pending.patient = launch.patient
         pending.encounter = launch.encounter
+        pending.fhir_context = launch.fhir_context
         pending.need_patient_banner = launch.need_patient_banner
     else:
         # `launch` asks for an EHR launch's context; without a launch there is none to give.
@@ -234,6 +244,7 @@ def describe_pending(pending, user):
         ],
         needs_patient_choice=needs_patient_choice(pending, user, pending.scopes),
         patient=pending.patient or own_patient,
+        encounter=pending.encounter,
     )
 
 
@@ -267,6 +278,25 @@ def _request_key(scopes):
 # --- 3. The decision ------------------------------------------------------------------------
 
 
+def check_pending_user(pending, user):
+    """AuthorizationError if `user` may not decide on `pending`, an EHR launch: one a person
+    opened reached another person's session (a shared link, or someone else signed in
+    meanwhile), or one for a patient's record reached a patient user who is someone else.
+
+    Checked when the consent page opens and again when the person approves: they may sign in
+    only after the authorization request arrived.
+    """
+    if not pending.is_ehr_launch:
+        return
+    try:
+        check_launch_user(pending.launch_user_id, user)
+    except InvalidLaunch as error:
+        raise AuthorizationError("invalid_request", str(error)) from None
+    own_patient = get_own_patient(user)
+    if pending.patient and own_patient and own_patient != pending.patient:
+        raise AuthorizationError("invalid_request", LAUNCH_OTHER_PATIENT)
+
+
 def do_approve(request, pending, scopes, *, patient=None, remember=True):
     """Grant `scopes` (a subset of the pending ones) and return the redirect URL with the code.
 
@@ -278,21 +308,34 @@ def do_approve(request, pending, scopes, *, patient=None, remember=True):
     try:
         return _approve(request, pending, scopes, patient=patient, remember=remember)
     except AuthorizationError as error:
-        audit.record_consent(
-            "C",
-            request.user,
-            pending.client_id,
-            app_name=pending.app_name,
-            scopes=scopes,
-            patient=pending.patient or None,
-            outcome=audit.MINOR_FAILURE,
-            outcome_desc=f"{error.error}: {error.description}",
-        )
+        _record_refusal(request, pending, scopes, error)
         raise
+
+
+def do_refuse(request, pending, error):
+    """End `pending` with `error` (an AuthorizationError found before the person decided):
+    audited like a refused approval. Returns the app's error redirect URL."""
+    do_forget_pending(request.session, pending.id)
+    _record_refusal(request, pending, [], error)
+    return error_redirect_url(pending.redirect_uri, error.error, error.description, pending.state)
+
+
+def _record_refusal(request, pending, scopes, error):
+    audit.record_consent(
+        "C",
+        request.user,
+        pending.client_id,
+        app_name=pending.app_name,
+        scopes=scopes,
+        patient=pending.patient or None,
+        outcome=audit.MINOR_FAILURE,
+        outcome_desc=f"{error.error}: {error.description}",
+    )
 
 
 def _approve(request, pending, scopes, *, patient, remember):
     user = request.user
+    check_pending_user(pending, user)
     chosen = set(scopes)
     granted = [scope for scope in pending.scopes if scope in chosen]
     if not granted:
@@ -324,6 +367,7 @@ def _approve(request, pending, scopes, *, patient, remember):
         "smart_launch": {
             "patient": patient_id,
             "encounter": pending.encounter,
+            "fhir_context": pending.fhir_context,
             "fhir_user": fhir_user,
             "need_patient_banner": pending.need_patient_banner,
             "refresh_access": refresh_access,

@@ -1,7 +1,7 @@
 """System checks: configuration mistakes reported at `migrate`/`check`, not at the first token."""
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -35,5 +35,20 @@ def _check_pem(pem):
     if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
         return [
             Error("The signing key must be an RSA key of at least 2048 bits.", id="smart_auth.E003")
+        ]
+    return []
+
+
+@register(deploy=True)
+def check_jwks_addresses(app_configs, **kwargs):
+    """Apps choose their JWKS URLs: fetching private addresses lets them probe the network."""
+    if settings.SMART.get("JWKS_ALLOW_PRIVATE_ADDRESSES") and not settings.DEBUG:
+        return [
+            Warning(
+                "SMART_JWKS_ALLOW_PRIVATE_ADDRESSES is on: a registered app's JWKS URL may make "
+                "this server fetch from loopback and private addresses.",
+                hint="Leave it off in production unless apps publish keys on a private network.",
+                id="smart_auth.W001",
+            )
         ]
     return []

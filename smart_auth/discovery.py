@@ -7,10 +7,11 @@ element of the CapabilityStatement (the `oauth-uris` extension older clients suc
 """
 
 from .conf import get_endpoints, get_issuer
+from .jwks import ALGORITHMS
 from .scopes import SUPPORTED_SCOPES
 
-GRANT_TYPES = ["authorization_code", "refresh_token"]
-AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+GRANT_TYPES = ["authorization_code", "refresh_token", "client_credentials"]
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
 # Only what works end to end on this server (each has a test under tests/flows/).
 CAPABILITIES = [
@@ -19,6 +20,7 @@ CAPABILITIES = [
     "authorize-post",
     "client-public",
     "client-confidential-symmetric",
+    "client-confidential-asymmetric",
     "sso-openid-connect",
     "context-banner",
     "context-style",
@@ -49,6 +51,7 @@ def smart_configuration():
         "management_endpoint": endpoints["manage"],
         "grant_types_supported": GRANT_TYPES,
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "scopes_supported": list(SUPPORTED_SCOPES),
         "response_types_supported": ["code"],
         "code_challenge_methods_supported": ["S256"],
@@ -71,6 +74,7 @@ def openid_configuration():
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "fhirUser", "profile", "offline_access", "online_access"],
         "claims_supported": [

@@ -36,24 +36,26 @@ class ConnectedApp:
 
 
 def get_connected_apps(user):
-    """Apps with a live token or a remembered approval from `user`, newest first."""
+    """Apps with a live token or a remembered approval from `user`, newest first, each with
+    its scopes in the order the app asked for them (as the consent page showed them)."""
     now = timezone.now()
     by_app = {}
     tokens = (
         AccessToken.objects.filter(user=user, expires__gt=now)
         .select_related("application")
         .only("scope", "created", "application")
+        .order_by("created", "pk")
     )
     for token in tokens:
-        entry = by_app.setdefault(token.application_id, [token.application, set(), token.created])
-        entry[1].update(token.scope.split())
+        entry = by_app.setdefault(token.application_id, [token.application, {}, token.created])
+        entry[1].update(dict.fromkeys(token.scope.split()))
         entry[2] = min(entry[2], token.created)
     approvals = RememberedApproval.objects.filter(user=user).select_related("application")
     for approval in approvals:
         entry = by_app.setdefault(
-            approval.application_id, [approval.application, set(), approval.created]
+            approval.application_id, [approval.application, {}, approval.created]
         )
-        entry[1].update(approval.granted_scopes.split())
+        entry[1].update(dict.fromkeys(approval.granted_scopes.split()))
         entry[2] = min(entry[2], approval.created)
     refreshable = set(
         RefreshToken.objects.filter(user=user, revoked__isnull=True).values_list(
@@ -62,9 +64,9 @@ def get_connected_apps(user):
     )
     for app_id in refreshable - set(by_app):
         app = SmartApp.objects.get(pk=app_id)
-        by_app[app_id] = [app, set(), app.created]
+        by_app[app_id] = [app, {}, app.created]
     apps = [
-        ConnectedApp(app, tuple(sorted(scopes)), since, app_id in refreshable)
+        ConnectedApp(app, tuple(scopes), since, app_id in refreshable)
         for app_id, (app, scopes, since) in by_app.items()
     ]
     return sorted(apps, key=lambda entry: entry.since, reverse=True)

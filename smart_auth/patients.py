@@ -49,11 +49,17 @@ def get_patient(patient_id):
     return _choice(row) if row is not None else None
 
 
-def _choice(row):
+def content_of(row):
+    """A stored resource's JSON object ({} if it is not one)."""
     try:
-        resource = json.loads(row.content)
+        content = json.loads(row.content)
     except ValueError:
-        resource = {}
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
+def _choice(row):
+    resource = content_of(row)
     return PatientChoice(
         id=row.fhir_id,
         name=display_name(resource) or row.fhir_id,

@@ -306,6 +306,7 @@ SUPPORTED_SCOPES = {
     "user/*.rs": "Read and search resources the current user may access",
     "user/*.cruds": "Full access to what the current user may access",
     "system/*.read": "System-level read access",
+    "system/*.rs": "Read and search any resource on this server (backend services)",
 }
 
 

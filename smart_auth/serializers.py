@@ -1,4 +1,8 @@
-"""The client registry's JSON shape (camelCase, as the API contract shows)."""
+"""The client registry's JSON shape (camelCase, as the API contract shows).
+
+How an app authenticates (`tokenEndpointAuthMethod`, `jwks`/`jwksUri`) and which grants it
+uses (`grantTypes`) follow the rules in `registration.py`, shared with Django admin.
+"""
 
 from urllib.parse import urlsplit
 
@@ -8,7 +12,9 @@ from oauth2_provider.models import AbstractApplication, get_application_model
 from oauth2_provider.settings import oauth2_settings
 from rest_framework import serializers
 
+from . import jwks
 from .grants import do_revoke_app_tokens
+from .registration import SECRET_METHODS, check_client_auth, default_method, dot_grant_type
 from .scopes import is_valid_scope
 
 SmartApp = get_application_model()
@@ -43,11 +49,24 @@ class SpaceSeparatedListField(serializers.ListField):
         return " ".join(super().to_internal_value(data))
 
 
+# Model field names as the API spells them, for errors found on the model's terms.
+API_NAMES = {
+    "redirect_uris": "redirectUris",
+    "grant_types": "grantTypes",
+    "token_endpoint_auth_method": "tokenEndpointAuthMethod",
+    "jwks_uri": "jwksUri",
+}
+
+
 class SmartAppSerializer(serializers.ModelSerializer):
     id = serializers.CharField(read_only=True)
     clientId = serializers.CharField(source="client_id", read_only=True)
+    # A backend service (client_credentials only) has none; `validate` asks for one otherwise.
     redirectUris = SpaceSeparatedListField(
-        source="redirect_uris", child=serializers.CharField(max_length=2000), allow_empty=False
+        source="redirect_uris",
+        child=serializers.CharField(max_length=2000),
+        required=False,
+        allow_empty=True,
     )
     scopes = SpaceSeparatedListField(child=serializers.CharField(max_length=500), allow_empty=False)
     isConfidential = serializers.BooleanField(source="is_confidential", default=True)
@@ -55,6 +74,20 @@ class SmartAppSerializer(serializers.ModelSerializer):
         source="launch_uri", required=False, allow_blank=True, max_length=2000
     )
     active = serializers.BooleanField(source="is_active", required=False)
+    grantTypes = SpaceSeparatedListField(
+        source="grant_types",
+        child=serializers.ChoiceField(choices=SmartApp.GRANT_TYPES),
+        required=False,
+        allow_empty=False,
+    )
+    # Defaults to client_secret_basic for a confidential app, none for a public one.
+    tokenEndpointAuthMethod = serializers.ChoiceField(
+        source="token_endpoint_auth_method", choices=SmartApp.AUTH_METHODS, required=False
+    )
+    jwks = serializers.JSONField(required=False, allow_null=True)
+    jwksUri = serializers.CharField(
+        source="jwks_uri", required=False, allow_blank=True, max_length=2000
+    )
 
     class Meta:
         model = SmartApp
@@ -67,6 +100,10 @@ class SmartAppSerializer(serializers.ModelSerializer):
             "isConfidential",
             "launchUri",
             "active",
+            "grantTypes",
+            "tokenEndpointAuthMethod",
+            "jwks",
+            "jwksUri",
         ]
         extra_kwargs = {"name": {"required": True, "allow_blank": False}}
 
@@ -89,6 +126,45 @@ class SmartAppSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError([f"Not a supported scope: {s}" for s in invalid])
         return " ".join(dict.fromkeys(value.split()))
 
+    def validate_grantTypes(self, value):
+        return " ".join(dict.fromkeys(value.split()))
+
+    def validate(self, attrs):
+        """The client authentication rules (registration.py) on the app as it would be saved.
+
+        Naming one of jwks/jwksUri clears the other, and an app that leaves private_key_jwt
+        drops its keys, so a change needs no explicit clearing.
+        """
+        current = self.instance
+        confidential = attrs.get(
+            "is_confidential", current.is_confidential if current is not None else True
+        )
+        if "token_endpoint_auth_method" not in attrs:
+            attrs["token_endpoint_auth_method"] = (
+                current.token_endpoint_auth_method
+                if current is not None
+                else default_method(confidential)
+            )
+        method = attrs["token_endpoint_auth_method"]
+        _settle_keys(attrs, current, method)
+        app = {name: attrs.get(name, getattr(current, name, None)) for name in _AUTH_FIELDS}
+        grant_types = (app["grant_types"] or "authorization_code").split()
+        errors = check_client_auth(
+            confidential=confidential,
+            method=method,
+            grant_types=grant_types,
+            jwks_document=app["jwks"],
+            jwks_uri=app["jwks_uri"] or "",
+            scopes=(app["scopes"] or "").split(),
+            redirect_uris=(app["redirect_uris"] or "").split(),
+        )
+        if errors:
+            raise serializers.ValidationError(
+                {API_NAMES.get(field, field): messages for field, messages in errors.items()}
+            )
+        attrs["authorization_grant_type"] = dot_grant_type(grant_types)
+        return attrs
+
     def validate_isConfidential(self, value):
         if self.instance is not None and value != self.instance.is_confidential:
             raise serializers.ValidationError(
@@ -106,23 +182,59 @@ class SmartAppSerializer(serializers.ModelSerializer):
                 if confidential
                 else AbstractApplication.CLIENT_PUBLIC
             ),
-            authorization_grant_type=AbstractApplication.GRANT_AUTHORIZATION_CODE,
         )
-        secret = set_new_secret(app) if confidential else clear_secret(app)
+        app.plaintext_secret = set_credentials(app)
         app.save()
-        app.plaintext_secret = secret
         return app
 
     @transaction.atomic
     def update(self, instance, validated_data):
         validated_data.pop("is_confidential", None)
         was_active = instance.is_active
+        previous_method, previous_uri = instance.token_endpoint_auth_method, instance.jwks_uri
         for name, value in validated_data.items():
             setattr(instance, name, value)
+        instance.plaintext_secret = set_credentials(instance, previous_method)
         instance.save()
+        # New keys take effect at once: forget whatever was fetched from either URL.
+        jwks.forget(previous_uri)
+        jwks.forget(instance.jwks_uri)
         if was_active and not instance.is_active:
             do_revoke_app_tokens(instance)
         return instance
+
+
+_AUTH_FIELDS = ("grant_types", "jwks", "jwks_uri", "scopes", "redirect_uris")
+
+
+def _settle_keys(attrs, current, method):
+    """Naming one key source clears the other; an app off private_key_jwt keeps no keys."""
+    if attrs.get("jwks") and "jwks_uri" not in attrs:
+        attrs["jwks_uri"] = ""
+    if attrs.get("jwks_uri") and "jwks" not in attrs:
+        attrs["jwks"] = None
+    named = "jwks" in attrs or "jwks_uri" in attrs
+    if method != SmartApp.AUTH_PRIVATE_KEY_JWT and current is not None and not named:
+        attrs["jwks"], attrs["jwks_uri"] = None, ""
+
+
+def set_credentials(app, previous_method=None):
+    """Give `app` the secret its method needs; returns a new plaintext secret to show once.
+
+    none: no secret. private_key_jwt: a random hashed secret that is never shown, so no
+    secret can ever authenticate the app. A secret method: a new secret when the app had
+    none before (new, or coming from another method); an existing one is kept.
+    """
+    method = app.token_endpoint_auth_method
+    if method == SmartApp.AUTH_NONE:
+        return clear_secret(app)
+    if method == SmartApp.AUTH_PRIVATE_KEY_JWT:
+        if previous_method != SmartApp.AUTH_PRIVATE_KEY_JWT:
+            set_new_secret(app)
+        return None
+    if previous_method in SECRET_METHODS:
+        return None
+    return set_new_secret(app)
 
 
 def set_new_secret(app):

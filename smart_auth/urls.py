@@ -8,7 +8,7 @@ would otherwise answer them. The pages for people (/smart/login, /smart/authoriz
 
 from django.urls import path
 
-from . import api, views
+from . import api, launch_api, views
 
 app_name = "smart_auth"
 
@@ -36,4 +36,6 @@ urlpatterns = [
     path("auth/token", api.AdminTokenView.as_view(), name="admin-token"),
     path("smart/apps", apps, name="apps"),
     path("smart/apps/<str:pk>", app, name="app"),
+    # EHR launch, for the EHR (people launch from the consent app's /smart/ehr/ pages)
+    path("smart/launch", launch_api.LaunchView.as_view(), name="launch"),
 ]

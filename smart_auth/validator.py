@@ -2,6 +2,11 @@
 
 What it adds, each in the hook DOT and oauthlib call for it:
 
+- client authentication: `private_key_jwt` client assertions (RFC 7523, `assertions.py`) at
+  the token, revocation and introspection endpoints, and each app only by the method it
+  registered (`authenticate_client`, `client_authentication_required`).
+- backend services: `client_credentials` grants only registered `system/` scopes
+  (`validate_scopes`); no refresh token, a short lifetime (`server.SmartServer`).
 - scopes: a requested scope the app is not registered for is dropped, not refused
   (`validate_scopes`); a refresh never exceeds what the app is registered for today
   (`get_original_scopes`).
@@ -18,13 +23,13 @@ What it adds, each in the hook DOT and oauthlib call for it:
 import hashlib
 import json
 from importlib import import_module
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import router, transaction
 from django.utils import timezone
 from oauth2_provider.models import (
     get_access_token_model,
+    get_application_model,
     get_grant_model,
     get_id_token_model,
     get_refresh_token_model,
@@ -32,10 +37,12 @@ from oauth2_provider.models import (
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from .assertions import InvalidAssertion, verify_client_assertion
 from .conf import get_fhir_base, get_issuer
 from .grants import do_revoke_authorization
 from .launch import token_response_fields
 from .models import LaunchContext
+from .registration import SECRET_METHODS
 from .scopes import filter_registered, has_refresh_access
 from .tokens import default_token_signer
 
@@ -43,6 +50,7 @@ AccessToken = get_access_token_model()
 Grant = get_grant_model()
 IDToken = get_id_token_model()
 RefreshToken = get_refresh_token_model()
+SmartApp = get_application_model()
 
 
 def code_checksum(code):
@@ -53,12 +61,77 @@ class SmartValidator(OAuth2Validator):
     # A new dict: DOT's docs example `.update()`s the base class's dict in place.
     oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "fhirUser": "fhirUser"}
 
-    # --- Authorization requests ---------------------------------------------------------
+    # --- Client authentication ----------------------------------------------------------
+
+    def client_authentication_required(self, request, *args, **kwargs):
+        """A request carrying a client assertion authenticates, whatever else it sends
+        (backend services send no client_id, so DOT's check would look up None)."""
+        if _assertion_of(request) is not None:
+            return True
+        return super().client_authentication_required(request, *args, **kwargs)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        """A client assertion (private_key_jwt), else DOT's client secret (Basic or body).
+
+        Each app authenticates only the way it registered: a private_key_jwt app never with a
+        secret (DOT would find an empty secret equal to an empty stored one), a public app
+        never, a secret app never with an assertion. A refusal with a reason raises
+        InvalidClientError, which the token and revocation endpoints answer as a 401 with
+        that `error_description` (SmartIntrospectView catches it and answers its own 401).
+        """
+        assertion = _assertion_of(request)
+        if assertion is not None:
+            return self._authenticate_assertion(request, *assertion)
+        # DOT's order (Basic, then the body), keeping the app either step found: the body
+        # step forgets the one Basic named when the body names no client_id.
+        authenticated = self._authenticate_basic_auth(request)
+        client = request.client
+        if not authenticated:
+            authenticated = self._authenticate_request_body(request)
+            client = request.client or client
+        if client is not None and not _uses_secret(client):
+            raise errors.InvalidClientError(description=_not_by_secret(client), request=request)
+        return authenticated
+
+    def _load_application(self, client_id, request):
+        """DOT's, but a client id with a NUL byte names no app: PostgreSQL cannot compare it,
+        and psycopg 3 raises DataError where DOT expects a ValueError (a 500, not a 401)."""
+        if isinstance(client_id, str) and "\x00" in client_id:
+            request.client = None
+            return None
+        return super()._load_application(client_id, request)
+
+    def _authenticate_assertion(self, request, assertion_type, assertion):
+        if self._extract_basic_auth(request) or getattr(request, "client_secret", None):
+            raise errors.InvalidClientError(
+                description="use one client authentication method: a client_assertion or "
+                "a client secret, not both",
+                request=request,
+            )
+        try:
+            app = verify_client_assertion(assertion_type, assertion, client_id=request.client_id)
+        except InvalidAssertion as error:
+            raise errors.InvalidClientError(description=str(error), request=request) from None
+        request.client = app
+        request.client_id = app.client_id
+        return True
+
+    # --- Scopes -------------------------------------------------------------------------
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
-        """Keep the requested scopes the app is registered for; refuse only if none remain."""
+        """Keep the requested scopes the app is registered for; refuse only if none remain.
+
+        A backend service (client_credentials) acts for no person and no patient, so only its
+        `system/` scopes can be granted; openid, launch and patient/ or user/ scopes are
+        dropped, and asking for none is an error rather than a default.
+        """
+        if request.grant_type == "client_credentials":
+            request.scopes = _backend_scopes(scopes, client.scope_list, request)
+            return True
         request.scopes = filter_registered(scopes, client.scope_list)
         return bool(request.scopes)
+
+    # --- Authorization requests ---------------------------------------------------------
 
     def validate_silent_login(self, request):
         """prompt=none: the views check the login and the remembered approval themselves."""
@@ -150,13 +223,6 @@ class SmartValidator(OAuth2Validator):
         deleted, _ = Grant.objects.filter(pk=grant.pk).delete()
         if not deleted:
             raise errors.InvalidGrantError(request=request)
-
-    def is_origin_allowed(self, client_id, origin, request, *args, **kwargs):
-        """CORS on the token endpoint for browser apps: the app's allowed origins, or the
-        origin of one of its registered redirect URIs."""
-        if super().is_origin_allowed(client_id, origin, request, *args, **kwargs):
-            return True
-        return origin in {_origin(uri) for uri in request.client.redirect_uri_list}
 
     # --- Refresh ------------------------------------------------------------------------
 
@@ -278,9 +344,45 @@ class SmartValidator(OAuth2Validator):
         return claims
 
 
-def _origin(uri):
-    parts = urlsplit(uri)
-    return f"{parts.scheme}://{parts.netloc}"
+def _assertion_of(request):
+    """(client_assertion_type, client_assertion) of a request's body, or None without them."""
+    body = dict(request.decoded_body or [])
+    if "client_assertion" not in body and "client_assertion_type" not in body:
+        return None
+    return body.get("client_assertion_type", ""), body.get("client_assertion", "")
+
+
+def _method_of(client):
+    return client.token_endpoint_auth_method if client.is_confidential else SmartApp.AUTH_NONE
+
+
+def _uses_secret(client):
+    return _method_of(client) in SECRET_METHODS
+
+
+def _not_by_secret(client):
+    if _method_of(client) == SmartApp.AUTH_NONE:
+        return f"public client {client.client_id} does not authenticate: send no client secret"
+    return (
+        f"client {client.client_id} authenticates with private_key_jwt: send a "
+        "client_assertion, not a client secret"
+    )
+
+
+def _backend_scopes(requested, registered, request):
+    requested = [scope for scope in requested if scope]  # oauthlib splits "" into [""]
+    if not requested:
+        raise errors.InvalidScopeError(description="scope is required", request=request)
+    granted = [
+        scope for scope in filter_registered(requested, registered) if scope.startswith("system/")
+    ]
+    if not granted:
+        raise errors.InvalidScopeError(
+            description="none of the requested scopes is a system/ scope this client is "
+            "registered for",
+            request=request,
+        )
+    return granted
 
 
 def _session_alive(context):

@@ -6,8 +6,6 @@ The pages a person meets (sign in, consent, patient picker, Connected apps, EHR 
 (`CONSENT_URL_NAME`, `ERROR_TEMPLATE`), so smart_auth never imports consent.
 """
 
-import hashlib
-
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
@@ -19,16 +17,18 @@ from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
-from oauth2_provider.models import get_access_token_model
 from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, TokenView
 from oauth2_provider.views.mixins import OAuthLibMixin
+from oauthlib.common import Request as OauthlibRequest
 from oauthlib.oauth2.rfc6749.errors import (
     InvalidClientIdError,
     InvalidRedirectURIError,
     MismatchingRedirectURIError,
     MissingClientIdError,
     MissingRedirectURIError,
+    OAuth2Error,
 )
+from oauthlib.oauth2.rfc6749.tokens import get_token_from_header
 from rest_framework.response import Response
 
 from fhir_api.capabilities import capability_statement
@@ -37,10 +37,9 @@ from fhir_api.views import CapabilityStatementView
 from . import audit
 from . import authorization as authz
 from .discovery import openid_configuration, smart_configuration, with_security
+from .introspection import caller_client_id, introspection
 from .keys import get_jwks
-from .tokens import InvalidToken, default_token_signer
-
-AccessToken = get_access_token_model()
+from .revocation import do_revoke_token_family
 
 
 class OAuthRedirect(HttpResponseRedirect):
@@ -138,7 +137,7 @@ def _describe(oauth_error):
 # --- Token, revocation, introspection (DOT's views, subclassed) ---------------------------
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token")
+SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 
 
 def _no_store(response):
@@ -169,7 +168,9 @@ class SmartTokenView(AuditedMixin, TokenView):
 
     The whole exchange (validate the code, issue tokens, consume the code) commits or rolls
     back together, and the Grant row stays locked meanwhile (SmartValidator.validate_code), so a
-    code is redeemed once even when two requests race.
+    code is redeemed once even when two requests race. Grants: authorization_code,
+    refresh_token, and client_credentials for backend services; clients authenticate with a
+    secret or a private_key_jwt assertion (SmartValidator.authenticate_client).
     """
 
     record_audit = staticmethod(audit.record_token_request)
@@ -180,7 +181,8 @@ class SmartTokenView(AuditedMixin, TokenView):
             # Only these are offered; DOT would otherwise route device_code itself.
             body = {
                 "error": "unsupported_grant_type",
-                "error_description": "grant_type must be authorization_code or refresh_token",
+                "error_description": "grant_type must be one of "
+                + ", ".join(SUPPORTED_GRANT_TYPES),
             }
             return JsonResponse(body, status=400, headers=NO_STORE)
         with transaction.atomic():
@@ -190,89 +192,102 @@ class SmartTokenView(AuditedMixin, TokenView):
 
 
 class SmartRevokeView(AuditedMixin, RevokeTokenView):
-    """/smart/revoke (RFC 7009): an app revokes its own access or refresh token."""
+    """/smart/revoke (RFC 7009): an app revokes its own access or refresh token. A refresh
+    token revokes its whole family (`revocation.py`); an access token, its refresh token."""
 
     record_audit = staticmethod(audit.record_revocation)
 
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
+        if response.status_code == 200:
+            # DOT answers 200 only once the client authenticated as this client id.
+            do_revoke_token_family(request.POST.get("token"), caller_client_id(request))
         _no_store(response)
         return response
 
 
-class SmartIntrospectView(IntrospectTokenView):
-    """/smart/introspect (RFC 7662) with SMART's context fields.
+# DOT's convention: a resource server's bearer token must carry this scope to introspect.
+INTROSPECTION_SCOPE = IntrospectTokenView.required_scopes[0]
 
-    A client authenticates with its credentials and may introspect only its own tokens.
+
+class SmartIntrospectView(IntrospectTokenView):
+    """/smart/introspect (RFC 7662) with SMART's context fields (`introspection.py`).
+
+    Two kinds of caller, as DOT's view and the SMART IG have it: a client authenticating as
+    at the token endpoint (secret or client assertion) sees only its own tokens; a resource
+    server presenting `Authorization: Bearer <token with the introspection scope>` sees any.
+    POST only (RFC 7662 §2.1): a token in a query string would end up in access logs.
     """
 
-    def post(self, request, *args, **kwargs):
-        return self.introspect(request, request.POST.get("token"))
+    http_method_names = ["post", "options"]
 
-    def get(self, request, *args, **kwargs):
-        return self.introspect(request, request.GET.get("token"))
-
-    def introspect(self, request, token):
-        if not token:
-            return JsonResponse(
-                {"error": "invalid_request", "error_description": "token is required"},
-                status=400,
-                headers=NO_STORE,
-            )
-        data = introspection(token, caller_client_id(request))
-        return JsonResponse(data, headers=NO_STORE)
-
-
-def caller_client_id(request):
-    """The client id the caller authenticated as, or claims (Basic or body), else None."""
-    import base64
-    from urllib.parse import unquote_plus
-
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Basic "):
+    def authenticate_client(self, request):
+        """DOT's hook, asked first: True if the caller authenticated as a client, which it
+        remembers (DOT's own answer is a bare bool, and the client id a caller *claims* is not
+        proof: with a client assertion there is none in the form at all)."""
+        oauth_request = self.oauthlib_request(request)
         try:
-            decoded = base64.b64decode(header[6:]).decode()
-            return unquote_plus(decoded.split(":", 1)[0])
-        except (ValueError, UnicodeDecodeError):
-            return None
-    return request.POST.get("client_id")
+            authenticated = self.validator().authenticate_client(oauth_request)
+        except OAuth2Error as error:
+            request.smart_client_error = error.description
+            return False
+        if authenticated:
+            request.smart_introspecting_client = oauth_request.client
+        return bool(authenticated)
 
+    def verify_request(self, request):
+        """DOT's hook for the resource server's bearer token, checked as an access token only.
 
-def introspection(token, client_id):
-    """RFC 7662 response for `token`, as seen by `client_id` (None: any client's token)."""
-    checksum = hashlib.sha256(token.encode()).hexdigest()
-    row = (
-        AccessToken.objects.select_related("application", "user")
-        .filter(token_checksum=checksum)
-        .first()
-    )
-    if row is None or not row.is_valid() or row.application is None:
-        return {"active": False}
-    if client_id is not None and row.application.client_id != client_id:
-        return {"active": False}
-    try:
-        claims = default_token_signer.verify_access_token(token)
-    except InvalidToken:
-        return {"active": False}
-    data = {
-        "active": True,
-        "scope": row.scope,
-        "client_id": row.application.client_id,
-        "token_type": "Bearer",
-        "exp": claims["exp"],
-        "iat": claims["iat"],
-        "iss": claims["iss"],
-        "sub": claims["sub"],
-        "aud": claims["aud"],
-    }
-    if row.user is not None:
-        data["username"] = row.user.get_username()
-    for claim in ("patient", "encounter", "fhirContext"):
-        if claim in claims:
-            data[claim] = claims[claim]
-    if "fhirUser" in claims:
-        data["fhirUser"] = f"{claims['aud']}/{claims['fhirUser']}"
-    return data
+        oauthlib's OpenID server would take any JWT-shaped bearer token (ours all are) for an
+        id_token (DOT's `validate_jwt_bearer_token`), and an id_token is no credential.
+        """
+        oauth_request = self.oauthlib_request(request)
+        token = get_token_from_header(oauth_request)
+        valid = self.validator().validate_bearer_token(token, self.get_scopes(), oauth_request)
+        return valid, oauth_request
+
+    def oauthlib_request(self, request):
+        """The oauthlib Request DOT's core builds for `request` (it keeps its own to itself)."""
+        return OauthlibRequest(*self.get_oauthlib_core()._extract_params(request))
+
+    def validator(self):
+        return self.get_oauthlib_core().server.request_validator
+
+    def post(self, request, *args, **kwargs):
+        token = request.POST.get("token")
+        if not token:
+            body = {"error": "invalid_request", "error_description": "token is required"}
+            return JsonResponse(body, status=400, headers=NO_STORE)
+        # No client: DOT let a bearer token with the `introspection` scope in.
+        client = getattr(request, "smart_introspecting_client", None)
+        return JsonResponse(introspection(token, client), headers=NO_STORE)
+
+    def unauthenticated_response(self, request, oauthlib_request=None):
+        """RFC 7662 §2.3: a 401 either way, never DOT's bare 403. Client credentials that fail
+        get RFC 6749 §5.2's `invalid_client`; a bearer token that is invalid or lacks the
+        `introspection` scope gets RFC 6750 §3's challenge."""
+        scheme = request.headers.get("Authorization", "").split(" ", 1)[0]
+        if scheme.lower() == "bearer":
+            error = getattr(oauthlib_request, "oauth2_error", None) or {}
+            code = error.get("error", "invalid_token")
+            description = (
+                f"The token does not have the {INTROSPECTION_SCOPE} scope"
+                if code == "insufficient_scope"
+                else "The bearer token is invalid, expired or revoked"
+            )
+            challenge = f'Bearer realm="smart", error="{code}", scope="{INTROSPECTION_SCOPE}"'
+        else:
+            code = "invalid_client"
+            description = getattr(request, "smart_client_error", None) or (
+                "Client authentication failed: send the client's credentials, or a bearer "
+                f"token with the {INTROSPECTION_SCOPE} scope"
+            )
+            challenge = 'Basic realm="smart"'
+        return JsonResponse(
+            {"error": code, "error_description": description},
+            status=401,
+            headers={**NO_STORE, "WWW-Authenticate": challenge},
+        )
 
 
 # --- Discovery -----------------------------------------------------------------------------

@@ -5,16 +5,22 @@ real HTTP endpoints with Django's test client, the way an app and a browser woul
 """
 
 import base64
+import functools
 import hashlib
+import http.server
 import json
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
 from django.test import Client
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from oauth2_provider.models import get_application_model
 
 from fhir_api import store
@@ -253,3 +259,213 @@ def fhir_get(path, token, client=None):
 
 def body(response):
     return json.loads(response.content)
+
+
+# --- Backend services and private_key_jwt (RFC 7523) ---------------------------------------
+
+BACKEND_SCOPES = "system/*.rs system/Observation.rs"
+
+
+@functools.cache
+def signing_key(alg="RS384", name="app"):
+    """A private key for `alg` (RSA 2048, or EC on the algorithm's curve), one per name.
+
+    Generated once per test run: an RSA key takes tens of milliseconds to make."""
+    if alg.startswith("RS") or alg.startswith("PS"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1()}[alg]
+    return ec.generate_private_key(curve)
+
+
+def public_jwk(private_key, kid, **members):
+    """The public JWK of `private_key` with `kid` (and any extra members, e.g. alg, use)."""
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        jwk = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    else:
+        jwk = ECAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    return {**jwk, "kid": kid, **members}
+
+
+def make_backend_app(
+    name="Backend service",
+    *,
+    jwks=None,
+    jwks_uri="",
+    scopes=BACKEND_SCOPES,
+    grant_types="client_credentials",
+    redirect_uri="",
+    **extra,
+):
+    """A confidential private_key_jwt app, created directly (the API has its own tests)."""
+    app = SmartApp(
+        name=name,
+        client_type="confidential",
+        authorization_grant_type=(
+            "authorization-code" if "authorization_code" in grant_types else "client-credentials"
+        ),
+        grant_types=grant_types,
+        token_endpoint_auth_method="private_key_jwt",
+        redirect_uris=redirect_uri,
+        scopes=scopes,
+        jwks=jwks,
+        jwks_uri=jwks_uri,
+        **extra,
+    )
+    set_new_secret(app)  # a random secret nobody knows: the app has no usable secret
+    app.save()
+    return app
+
+
+def sign_assertion(client_id, private_key, kid, alg="RS384", *, headers=None, **claims):
+    """A client assertion as a backend service signs it; `claims` override (None drops one)."""
+    from smart_auth.assertions import token_endpoint_url
+
+    now = int(time.time())
+    payload = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": token_endpoint_url(),
+        "exp": now + 240,
+        "iat": now,
+        "jti": secrets.token_urlsafe(16),
+        **claims,
+    }
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return jwt.encode(payload, private_key, algorithm=alg, headers={"kid": kid, **(headers or {})})
+
+
+def backend_token_request(client, assertion, scope=BACKEND_SCOPES, **extra):
+    """POST a client_credentials request with `assertion`, as SMART Backend Services does."""
+    data = {
+        "grant_type": "client_credentials",
+        "scope": scope,
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        **extra,
+    }
+    data = {key: value for key, value in data.items() if value is not None}
+    return client.post("/smart/token", data, headers={"Accept": "application/json"})
+
+
+class JwksServer:
+    """A JWKS URL on 127.0.0.1 (a thread running http.server), for fetch tests.
+
+    `document`, `status`, `headers`, `delay`, `raw` (the body as is) and `send_length` say
+    what the next requests get; `requests` counts them, `hosts` and `accepts` keep their Host
+    and Accept headers. Use as a context manager.
+    """
+
+    def __init__(self, document=None, *, tls=None):
+        self.tls = tls  # an ssl.SSLContext to serve https with
+        self.document = document if document is not None else {"keys": []}
+        self.status = 200
+        self.headers = {"Content-Type": "application/json"}
+        self.delay = 0.0
+        self.raw = None
+        self.send_length = True
+        self.requests = 0
+        self.hosts = []
+        self.accepts = []
+        self._server = None
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def url(self):
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/jwks.json"
+
+    def __enter__(self):
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                owner.requests += 1
+                owner.hosts.append(self.headers.get("Host"))
+                owner.accepts.append(self.headers.get("Accept"))
+                if owner.delay:
+                    time.sleep(owner.delay)
+                payload = owner.raw if owner.raw is not None else json.dumps(owner.document)
+                payload = payload.encode() if isinstance(payload, str) else payload
+                try:
+                    self.send_response(owner.status)
+                    for name, value in owner.headers.items():
+                        self.send_header(name, value)
+                    if owner.send_length:
+                        self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except OSError:
+                    pass  # the client gave up (timeout tests)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@functools.cache
+def server_signing_pem():
+    """One RS256 server key for a whole test run (generating one per test costs ~1 s)."""
+    from smart_auth.keys import generate_private_pem
+
+    return generate_private_pem()
+
+
+@pytest.fixture(autouse=True)
+def configured_signing_key(settings):
+    """The server signs with `server_signing_pem()`, as a deployment with
+    SMART_SIGNING_KEY_PEM does. Autouse in the folders whose conftest imports it."""
+    settings.SMART = {**settings.SMART, "SIGNING_KEY_PEM": server_signing_pem()}
+
+
+def self_signed_tls(hostname, directory):
+    """(server SSLContext, client SSLContext trusting it) for a certificate naming `hostname`."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (directory / "cert.pem").write_bytes(cert_pem)
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    client = ssl.create_default_context(cadata=cert_pem.decode())
+    return server, client

@@ -1,6 +1,7 @@
-"""Template filters of the consent pages: scopes and FHIR dates in plain words."""
+"""Template filters of the consent pages: scopes, FHIR dates and app addresses in plain words."""
 
 from datetime import date
+from urllib.parse import urlsplit
 
 from django import template
 from django.utils.formats import date_format
@@ -23,3 +24,9 @@ def fhir_date(value):
         return date_format(date.fromisoformat(value), "j F Y")
     except (TypeError, ValueError):
         return value
+
+
+@register.filter
+def launch_host(uri):
+    """Return the host an app's launch URI opens ("app.example.org")."""
+    return urlsplit(uri).netloc or uri

@@ -24,6 +24,13 @@ def test_the_page_lists_each_app_with_its_scopes_in_plain_words(
     assert 'Revoke access<span class="visually-hidden"> for Public app</span>' in html
 
 
+def test_scopes_are_listed_in_the_order_the_app_asked_for_them(patient_user, public_app):
+    """The same order as on the consent page, so a person recognises what they approved."""
+    full_launch(patient_user, public_app, SCOPES)
+    (connected,) = get_connected_apps(patient_user)
+    assert connected.scopes == tuple(SCOPES.split())
+
+
 def test_an_empty_page_says_so(patient_browser):
     html = patient_browser.get("/smart/manage").content.decode()
     assert "No app can use your data right now." in html

@@ -219,7 +219,18 @@ def test_the_launch_page_refuses_an_unknown_patient(clinician):
     app, _ = make_app("Launchable", confidential=False, launch_uri="https://app.example.org/l")
     form = LaunchForm(clinician, data={"client_id": app.client_id, "patient": "nobody"})
     assert not form.is_valid()
-    assert form.errors["patient"] == ["There is no patient with this id."]
+    assert form.errors["patient"] == ["There is no Patient with id 'nobody'"]
+
+
+def test_the_launch_page_refuses_another_patients_encounter(clinician, patient_record):
+    from tests.flows.smart_ehr_launch.conftest import create_encounter
+
+    app, _ = make_app("Launchable", confidential=False, launch_uri="https://app.example.org/l")
+    create_encounter("enc-2", create_patient("pat-2", "Grace", "Hopper"))
+    data = {"client_id": app.client_id, "patient": patient_record, "encounter": " enc-2 "}
+    form = LaunchForm(clinician, data=data)
+    assert not form.is_valid()
+    assert form.errors["encounter"] == ["Encounter/enc-2 is not an encounter of Patient/pat-1"]
 
 
 def test_a_patient_user_launches_with_their_own_record(patient_user, patient_record):

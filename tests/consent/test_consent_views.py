@@ -125,15 +125,18 @@ def test_a_remembered_approval_skips_the_page(patient_browser, public_app):
     assert token["scope"].split() == ["openid", "patient/*.rs"]
 
 
-def test_someone_elses_ehr_launch_is_denied(clinician, patient_user, patient_record):
+def test_someone_elses_ehr_launch_is_refused(clinician, patient_user, patient_record):
     from smart_auth.launch import do_create_launch
 
     app, _ = make_app("EHR app", confidential=False, launch_uri="https://app.example.org/l")
     handle = do_create_launch(clinician, app, patient=patient_record)
     browser = browser_for(patient_user)
     _launch, url = consent_url_for(browser, app, "launch patient/*.rs", extra={"launch": handle})
-    assert query_of(browser.get(url)["Location"])["error"] == "access_denied"
+    params = query_of(browser.get(url)["Location"])
+    assert params["error"] == "invalid_request"
+    assert params["error_description"].endswith("opened by another user")
     assert LaunchHandle.objects.get().consumed_at is None
+    assert browser.get(url).status_code == 400  # the request is over
 
 
 # --- The patient picker -----------------------------------------------------------------------
@@ -246,35 +249,3 @@ def test_logout_signs_out_and_says_so(patient_browser):
     page = patient_browser.get(response["Location"])
     assert "You have signed out." in page.content.decode()
     assert patient_browser.get("/smart/manage").status_code == 302
-
-
-# --- EHR launch page --------------------------------------------------------------------------
-
-
-def test_the_launch_page_opens_the_app_with_iss_and_launch(clinician_browser, patient_record):
-    app, _ = make_app("EHR app", confidential=False, launch_uri="https://app.example.org/l")
-    page = clinician_browser.get("/smart/launch")
-    assert page.status_code == 200 and "EHR app" in page.content.decode()
-    response = clinician_browser.submit(
-        "/smart/launch", {"client_id": app.client_id, "patient": patient_record}
-    )
-    assert response.status_code == 302
-    params = query_of(response["Location"])
-    assert params["iss"].endswith("/fhir") and params["launch"]
-    assert clinician_browser.post("/smart/launch", {"client_id": app.client_id}).status_code == 403
-
-
-def test_the_launch_page_explains_a_bad_patient(clinician_browser):
-    app, _ = make_app("EHR app", confidential=False, launch_uri="https://app.example.org/l")
-    response = clinician_browser.submit(
-        "/smart/launch", {"client_id": app.client_id, "patient": "nobody"}
-    )
-    assert response.status_code == 400
-    assert "There is no patient with this id." in response.content.decode()
-    assert not LaunchHandle.objects.exists()
-
-
-def test_the_launch_page_without_launchable_apps(clinician_browser, public_app):
-    html = clinician_browser.get("/smart/launch").content.decode()
-    assert "No app can be launched yet." in html
-    assert 'class="stack"' not in html  # no launch form

@@ -72,7 +72,12 @@ def test_a_used_request(patient_browser, public_app):
     url = start(patient_browser, Launch.new(public_app, SCOPES))["Location"]
     patient_browser.get(url)
     patient_browser.submit(url, {"scope": ["openid"], "approve": "1"})
-    assert_error_page(patient_browser.submit(url, {"deny": "1"}), 400, "This request has expired")
+    html = assert_error_page(
+        patient_browser.submit(url, {"deny": "1"}), 400, "This request has expired"
+    )
+    # The approval went through: the page must not claim that nothing was shared.
+    assert "No data has been shared" not in html
+    assert 'href="/smart/manage"' in html
 
 
 def test_a_form_without_its_csrf_token(patient_user):

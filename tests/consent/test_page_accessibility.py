@@ -45,8 +45,14 @@ def pages(patient_user, patient_browser, clinician_browser, public_app, other_pa
         "patient picker": picker_page(clinician_browser, public_app),
         "connected apps": patient_browser.get("/smart/manage"),
         "connected apps (empty)": clinician_browser.get("/smart/manage"),
-        "launch": clinician_browser.get("/smart/launch"),
-        "launch error": clinician_browser.submit("/smart/launch", {"client_id": "x"}),
+        "launch": clinician_browser.get("/smart/ehr/launch"),
+        "launch error": clinician_browser.submit("/smart/ehr/launch", {"client_id": "x"}),
+        "patients": clinician_browser.get("/smart/ehr/patients", {"name": "a"}),
+        "patient": clinician_browser.get("/smart/ehr/patients/pat-1"),
+        "patient launch error": clinician_browser.submit(
+            "/smart/ehr/patients/pat-1", {"client_id": "x"}
+        ),
+        "own record": patient_browser.get("/smart/ehr/patients/pat-1"),
         "error": Client().get("/smart/authorize", {"client_id": "nope"}),
     }
 

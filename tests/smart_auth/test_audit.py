@@ -17,12 +17,17 @@ from smart_auth.grants import do_revoke_app_tokens
 from tests.smart_support import (
     Launch,
     authorize,
+    backend_token_request,
     claims_of,
     code_from,
     exchange,
     full_launch,
     logged_in,
+    make_backend_app,
+    public_jwk,
     refresh,
+    sign_assertion,
+    signing_key,
     start,
     token_request,
 )
@@ -123,6 +128,22 @@ def test_a_refused_token_request_is_audited_as_a_failure(patient_user, public_ap
     app = agent_named(event, public_app.client_id)
     assert app["requestor"] is True  # no user is known
     assert code not in orjson.dumps(event).decode()
+
+
+def test_a_backend_service_token_is_audited_with_the_app_as_requestor():
+    key = signing_key("ES384")
+    app = make_backend_app(jwks={"keys": [public_jwk(key, "k1", alg="ES384")]})
+    assertion = sign_assertion(app.client_id, key, "k1", "ES384")
+    response = backend_token_request(Client(), assertion, scope="system/*.rs")
+    assert response.status_code == 200, response.content
+    (event,) = token_events()
+    assert subtypes(event) == ["ITI-71", "client_credentials"]
+    assert event["outcome"] == "0"
+    # No person: the app alone requested it, and the assertion is no part of the record.
+    people = [agent for agent in event["agent"] if agent.get("name") != app.client_id]
+    assert all(agent.get("requestor") is not True for agent in people)
+    assert agent_named(event, app.client_id)["requestor"] is True
+    assert assertion not in orjson.dumps(event).decode()
 
 
 def test_an_unsupported_grant_type_is_audited_as_refused(public_app):

@@ -52,15 +52,39 @@ def test_smart_configuration_has_every_field_the_ig_requires_or_recommends(clien
     assert config["token_endpoint_auth_methods_supported"] == [
         "client_secret_basic",
         "client_secret_post",
+        "private_key_jwt",
     ]
     assert config["code_challenge_methods_supported"] == ["S256"]
     assert config["response_types_supported"] == ["code"]
     assert set(SEED_SCOPES) <= set(config["scopes_supported"])
     assert set(SEED_CAPABILITIES) <= set(config["capabilities"])
     assert config["capabilities"] == CAPABILITIES
-    # Only what exists: no asymmetric client auth, no backend services.
-    assert "client-confidential-asymmetric" not in config["capabilities"]
-    assert "client_credentials" not in config["grant_types_supported"]
+
+
+def test_backend_services_and_asymmetric_clients_are_advertised(client):
+    """SMART Backend Services §Discovery and client-confidential-asymmetric: what Inferno reads."""
+    config = client.get("/.well-known/smart-configuration").json()
+    assert config["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
+    assert "private_key_jwt" in config["token_endpoint_auth_methods_supported"]
+    assert config["token_endpoint_auth_signing_alg_values_supported"] == [
+        "RS384",
+        "ES384",
+        "RS256",
+        "ES256",
+    ]
+    assert {"system/*.read", "system/*.rs"} <= set(config["scopes_supported"])
+    assert {"client-confidential-asymmetric", "permission-v2"} <= set(config["capabilities"])
+    openid = client.get("/.well-known/openid-configuration").json()
+    for field in (
+        "grant_types_supported",
+        "token_endpoint_auth_methods_supported",
+        "token_endpoint_auth_signing_alg_values_supported",
+    ):
+        assert openid[field] == config[field], field
 
 
 def test_every_advertised_endpoint_answers(client):

@@ -1,13 +1,25 @@
 """/smart/apps as the API contract shows, behind an admin JWT from POST /auth/token or an
 X-API-Key; a SMART access token is refused there as an admin JWT is refused by the FHIR API."""
 
+import base64
+
 import pytest
 from django.contrib.auth.hashers import check_password
 from django.test import Client
 from oauth2_provider.models import get_application_model
 
 from smart_auth.api_keys import do_create_api_key
-from tests.smart_support import REDIRECT_URI, fhir_get, full_launch
+from tests.smart_support import (
+    REDIRECT_URI,
+    JwksServer,
+    backend_token_request,
+    fhir_get,
+    full_launch,
+    public_jwk,
+    sign_assertion,
+    signing_key,
+    token_request,
+)
 
 pytestmark = pytest.mark.django_db
 SmartApp = get_application_model()
@@ -129,7 +141,13 @@ def test_field_errors_are_400_with_camel_case_names(admin_api, change, field):
 def test_missing_fields_are_reported(admin_api):
     response = post_json(admin_api, "/smart/apps", {})
     assert response.status_code == 400
-    assert {"name", "redirectUris", "scopes"} <= set(response.json())
+    assert {"name", "scopes"} <= set(response.json())
+    # Only a backend service may have no redirect URI.
+    response = post_json(admin_api, "/smart/apps", {**NEW_APP, "redirectUris": []})
+    assert response.status_code == 400
+    assert response.json() == {
+        "redirectUris": ["authorization_code needs at least one redirect URI"]
+    }
 
 
 def test_http_redirect_uris_are_refused_when_only_https_is_allowed(admin_api, settings):
@@ -191,3 +209,205 @@ def test_the_browsable_api_works_for_a_staff_session(admin_user):
     response = browser.get("/smart/apps", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert b"<html" in response.content.lower()
+
+
+# --- Client authentication and grant types ----------------------------------------------------
+
+RSA_KEY = signing_key("RS384")
+BACKEND_APP = {
+    "name": "Nightly export",
+    "scopes": ["system/*.rs"],
+    "grantTypes": ["client_credentials"],
+    "tokenEndpointAuthMethod": "private_key_jwt",
+    "jwks": {"keys": [public_jwk(RSA_KEY, "k1", alg="RS384")]},
+}
+
+
+def backend_token(app, kid="k1", key=RSA_KEY):
+    return backend_token_request(Client(), sign_assertion(app["clientId"], key, kid))
+
+
+def test_the_new_fields_have_defaults_that_follow_confidentiality(admin_api):
+    confidential = post_json(admin_api, "/smart/apps", NEW_APP).json()
+    assert confidential["grantTypes"] == ["authorization_code"]
+    assert confidential["tokenEndpointAuthMethod"] == "client_secret_basic"
+    assert confidential["jwks"] is None and confidential["jwksUri"] == ""
+    public = post_json(admin_api, "/smart/apps", {**NEW_APP, "isConfidential": False}).json()
+    assert public["tokenEndpointAuthMethod"] == "none"
+
+
+def test_a_backend_service_is_registered_with_keys_and_gets_tokens(admin_api):
+    response = post_json(admin_api, "/smart/apps", BACKEND_APP)
+    assert response.status_code == 201, response.content
+    created = response.json()
+    assert "clientSecret" not in created  # it authenticates with its key
+    assert created["redirectUris"] == []
+    assert created["grantTypes"] == ["client_credentials"]
+    assert created["tokenEndpointAuthMethod"] == "private_key_jwt"
+    assert created["jwks"] == BACKEND_APP["jwks"]
+    stored = SmartApp.objects.get(client_id=created["clientId"])
+    assert stored.client_secret  # an unusable random secret, never the empty string
+    assert backend_token(created).status_code == 200
+    basic = base64.b64encode(f"{created['clientId']}:".encode()).decode()
+    response = Client().post(
+        "/smart/token",
+        {"grant_type": "client_credentials", "scope": "system/*.rs"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert response.status_code == 401
+
+
+def test_a_jwks_url_may_be_registered_instead(admin_api):
+    app = {**BACKEND_APP, "jwks": None, "jwksUri": "https://keys.example.org/jwks.json"}
+    response = post_json(admin_api, "/smart/apps", app)
+    assert response.status_code == 201, response.content
+    assert response.json()["jwksUri"] == "https://keys.example.org/jwks.json"
+    assert response.json()["jwks"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "errors"),
+    [
+        (
+            {"jwks": None},
+            {"jwks": ["private_key_jwt needs exactly one of jwks and jwks_uri"]},
+        ),
+        (
+            {"jwksUri": "https://keys.example.org/jwks.json"},
+            {"jwks": ["private_key_jwt needs exactly one of jwks and jwks_uri"]},
+        ),
+        (
+            {"jwks": {"keys": [{**public_jwk(RSA_KEY, "k1"), "d": "AQAB"}]}},
+            {"jwks": ["key 1: private key members (d) must not be sent; send the public key"]},
+        ),
+        (
+            {"jwks": {"keys": [{"kty": "oct", "kid": "k1", "k": "c2VjcmV0"}]}},
+            {
+                "jwks": [
+                    "key 1: symmetric keys (kty oct) are not accepted; "
+                    "register a public RSA or EC key"
+                ]
+            },
+        ),
+        (
+            {"jwks": {"keys": [public_jwk(RSA_KEY, "k1"), public_jwk(RSA_KEY, "k1")]}},
+            {"jwks": ["key 2: kid 'k1' is used twice"]},
+        ),
+        (
+            {"jwks": None, "jwksUri": "https://127.0.0.1/jwks.json"},
+            {
+                "jwksUri": [
+                    "https://127.0.0.1/jwks.json: the host is a private, loopback or "
+                    "reserved address"
+                ]
+            },
+        ),
+        (
+            {"scopes": ["patient/*.rs"]},
+            {"scopes": ["a backend service (client_credentials) needs a system/ scope"]},
+        ),
+        (
+            {"tokenEndpointAuthMethod": "none"},
+            {
+                "tokenEndpointAuthMethod": [
+                    "a confidential app authenticates with client_secret_basic, "
+                    "client_secret_post or private_key_jwt"
+                ],
+                "jwks": ["jwks and jwks_uri are only for private_key_jwt apps"],
+            },
+        ),
+        (
+            {"isConfidential": False, "tokenEndpointAuthMethod": "none", "jwks": None},
+            {"grantTypes": ["client_credentials is for confidential apps only"]},
+        ),
+        (
+            {
+                "isConfidential": False,
+                "grantTypes": ["authorization_code"],
+                "redirectUris": [REDIRECT_URI],
+            },
+            {"tokenEndpointAuthMethod": ["a public app does not authenticate: its method is none"]},
+        ),
+    ],
+)
+def test_registrations_that_cannot_authenticate_are_refused(admin_api, change, errors):
+    response = post_json(admin_api, "/smart/apps", {**BACKEND_APP, **change})
+    assert response.status_code == 400
+    assert response.json() == errors
+    assert not SmartApp.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"grantTypes": ["password"]}, "grantTypes"),
+        ({"grantTypes": []}, "grantTypes"),
+        ({"tokenEndpointAuthMethod": "client_secret_jwt"}, "tokenEndpointAuthMethod"),
+    ],
+)
+def test_unknown_grant_types_and_methods_are_refused(admin_api, change, field):
+    response = post_json(admin_api, "/smart/apps", {**BACKEND_APP, **change})
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_a_confidential_app_can_use_both_grants_and_a_key(admin_api, patient_user):
+    app = {
+        **NEW_APP,
+        "scopes": ["launch/patient", "patient/*.rs", "system/*.rs"],
+        "grantTypes": ["authorization_code", "client_credentials"],
+        "tokenEndpointAuthMethod": "private_key_jwt",
+        "jwks": BACKEND_APP["jwks"],
+    }
+    response = post_json(admin_api, "/smart/apps", app)
+    assert response.status_code == 201, response.content
+    assert backend_token(response.json()).status_code == 200
+
+
+def test_new_keys_take_effect_at_once(admin_api):
+    created = post_json(admin_api, "/smart/apps", BACKEND_APP).json()
+    new_key = signing_key("ES384")
+    change = {**BACKEND_APP, "jwks": {"keys": [public_jwk(new_key, "k2")]}}
+    response = post_json(admin_api, f"/smart/apps/{created['id']}", change, method="put")
+    assert response.status_code == 200, response.content
+    assert backend_token(created).status_code == 401
+    assertion = sign_assertion(created["clientId"], new_key, "k2", "ES384")
+    assert backend_token_request(Client(), assertion).status_code == 200
+
+
+def test_a_new_jwks_url_is_fetched_afresh(admin_api, settings):
+    settings.SMART = {**settings.SMART, "JWKS_ALLOW_PRIVATE_ADDRESSES": True}
+    with JwksServer({"keys": [public_jwk(RSA_KEY, "k1")]}) as server:
+        app = {**BACKEND_APP, "jwks": None, "jwksUri": server.url}
+        created = post_json(admin_api, "/smart/apps", app).json()
+        assert backend_token(created).status_code == 200
+        new_key = signing_key("RS384", name="rotated")
+        server.document = {"keys": [public_jwk(new_key, "k1")]}
+        # Same kid, new key: the cached document would refuse it; re-saving the app forgets it.
+        assert backend_token(created, key=new_key).status_code == 401
+        response = post_json(admin_api, f"/smart/apps/{created['id']}", app, method="put")
+        assert response.status_code == 200
+        assert backend_token(created, key=new_key).status_code == 200
+
+
+def test_switching_a_secret_app_to_a_key_retires_its_secret(admin_api):
+    app = {**NEW_APP, "scopes": ["system/*.rs"], "grantTypes": ["client_credentials"]}
+    created = post_json(admin_api, "/smart/apps", app).json()
+    secret = created["clientSecret"]
+    stored = SmartApp.objects.get(client_id=created["clientId"])
+    data = {"grant_type": "client_credentials", "scope": "system/*.rs"}
+    assert token_request(Client(), stored, data, secret=secret).status_code == 200
+
+    keyed = {**app, "tokenEndpointAuthMethod": "private_key_jwt", "jwks": BACKEND_APP["jwks"]}
+    response = post_json(admin_api, f"/smart/apps/{created['id']}", keyed, method="put")
+    assert response.status_code == 200, response.content
+    assert "clientSecret" not in response.json()
+    assert token_request(Client(), stored, data, secret=secret).status_code == 401
+    assert backend_token(created).status_code == 200
+
+    # And back: a new secret, shown once; the keys are dropped.
+    back = {**app, "tokenEndpointAuthMethod": "client_secret_post"}
+    response = post_json(admin_api, f"/smart/apps/{created['id']}", back, method="put")
+    assert response.status_code == 200, response.content
+    new_secret = response.json()["clientSecret"]
+    assert new_secret != secret and response.json()["jwks"] is None
+    assert token_request(Client(), stored, data, secret=new_secret, auth="post").status_code == 200
