@@ -5,6 +5,8 @@ Development defaults are safe only because DEBUG is on; with DEBUG off the setti
 must be chosen by the operator (SECRET_KEY, ALLOWED_HOSTS, PUBLIC_BASE_URL) have no default.
 """
 
+import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,22 +41,35 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "oauth2_provider",
+    "corsheaders",
+    "csp",
+    "axes",
     "fhir_api",
     "smart_auth",
     "consent",
 ]
 
 MIDDLEWARE = [
+    # The client's address, read through TRUSTED_PROXIES, in REMOTE_ADDR for all below.
+    "config.proxies.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # CORS on the app-facing endpoints only (CORS_URLS_REGEX); it answers preflights itself.
+    "corsheaders.middleware.CorsMiddleware",
+    "csp.middleware.CSPMiddleware",
     # Stores the AuditEvents a request records in one write once its response is produced.
     "fhir_api.audit_log.AuditMiddleware",
+    # Per-client and per-address budgets of POST /smart/token (429 with Retry-After).
+    "smart_auth.token_limits.TokenRateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Sign-in lockouts (django-axes) as 429 answers; last, as axes requires.
+    "axes.middleware.AxesMiddleware",
+    "smart_auth.lockout.JsonLoginLockoutMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -103,6 +118,8 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "django_cache",
+            # Django's default of 300 entries would evict live rate-limit counters under load.
+            "OPTIONS": {"MAX_ENTRIES": env.int("DB_CACHE_MAX_ENTRIES", default=100_000)},
         }
     }
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache":
@@ -152,8 +169,92 @@ if not SECURE_HSTS_PRELOAD:
     # decision (SECURE_HSTS_PRELOAD=true), so its absence is not reported as a problem.
     SILENCED_SYSTEM_CHECKS = ["security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# same-origin: no URL of these pages (an authorization request, a consent page's id) ever
+# reaches an app or another site, while same-origin form posts keep their Referer and Origin,
+# which Django's CSRF check needs over HTTPS (no-referrer would send "Origin: null").
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# No script reads the CSRF cookie: forms (and DRF's browsable API) carry the token in the page.
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, e.g.
+# "10.0.0.0/8"): the client address used by lockouts, rate limits and the audit trail
+# (config/proxies.py). Empty: REMOTE_ADDR is the client and the header is ignored.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError:
+        raise environ.ImproperlyConfigured(
+            f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or network"
+        ) from None
+
+# Content-Security-Policy (django-csp): no inline script or style anywhere, nothing from
+# other origins, never framed. The pages' only script is Django admin's and DRF's browsable
+# API's, all from our static files. form-action is left out on purpose: the consent form's
+# answer is a redirect to the app, and browsers apply form-action to that redirect too.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'none'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "manifest-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# CORS (django-cors-headers) for what browser apps call: the FHIR API, the token, revocation
+# and introspection endpoints, discovery, the JWKS and the style document. Any origin, never
+# with credentials: these take bearer tokens or client credentials, not cookies, so another
+# origin gains nothing it could not get from a server. Never the pages for people or the
+# admin APIs (/smart/login, /smart/authorize..., /smart/manage, /smart/ehr/, /smart/launch,
+# /smart/apps, /auth/token, /admin/): they are not matched, so they get no CORS headers.
+CORS_URLS_REGEX = r"^/(fhir(/.*)?|smart/(token|revoke|introspect|style\.json)|\.well-known/[^/]+)$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"]
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "prefer",
+    "if-match",
+    "if-none-match",
+    "if-none-exist",
+    "if-modified-since",
+    "x-requested-with",
+]
+CORS_EXPOSE_HEADERS = [
+    "Location",
+    "Content-Location",
+    "ETag",
+    "Last-Modified",
+    "Retry-After",
+    "WWW-Authenticate",
+]
+
+# Sign-in lockout (django-axes, smart_auth/lockout.py): LOGIN_FAILURE_LIMIT failed sign-ins
+# lock the account, LOGIN_ADDRESS_FAILURE_LIMIT lock the address, for LOGIN_LOCKOUT_MINUTES
+# after the last one. Failures are kept in the database, shared by every host.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "smart_auth.lockout.LoginLockoutHandler"
+AXES_LOCKOUT_CALLABLE = "smart_auth.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "config.proxies.client_address"
+# Attempts while locked are refused uncounted, so the lock lifts when the page says it will.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 
 # --- Internationalisation, static files -----------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -181,10 +282,28 @@ SMART_ISSUER = env("SMART_ISSUER", default=PUBLIC_BASE_URL).rstrip("/")
 SMART = {
     # Lifetimes in seconds. Access tokens are short because the FHIR API trusts their claims.
     "ACCESS_TOKEN_LIFETIME": env.int("SMART_ACCESS_TOKEN_SECONDS", default=900),
+    # Backend services (client_credentials) tokens: no refresh, so short (SMART advises 300).
+    "BACKEND_TOKEN_LIFETIME": env.int("SMART_BACKEND_TOKEN_SECONDS", default=300),
+    # Apps' JWKS URLs (private_key_jwt): fetched with this timeout (seconds, whole exchange)
+    # and size cap (bytes), cached for the response's Cache-Control max-age but no longer
+    # than JWKS_CACHE_SECONDS, refetched for an unknown kid at most once per
+    # JWKS_REFETCH_SECONDS. Loopback and private addresses only when allowed (tests, dev).
+    "JWKS_FETCH_TIMEOUT": env.float("SMART_JWKS_FETCH_TIMEOUT", default=5.0),
+    "JWKS_MAX_BYTES": env.int("SMART_JWKS_MAX_BYTES", default=64 * 1024),
+    "JWKS_CACHE_SECONDS": env.int("SMART_JWKS_CACHE_SECONDS", default=3600),
+    "JWKS_REFETCH_SECONDS": env.int("SMART_JWKS_REFETCH_SECONDS", default=60),
+    "JWKS_ALLOW_PRIVATE_ADDRESSES": env.bool("SMART_JWKS_ALLOW_PRIVATE_ADDRESSES", default=False),
     # An offline_access refresh token dies after this long unused (rotation renews it).
     "OFFLINE_REFRESH_LIFETIME": env.int("SMART_OFFLINE_REFRESH_SECONDS", default=90 * 24 * 3600),
     "ID_TOKEN_LIFETIME": env.int("SMART_ID_TOKEN_SECONDS", default=3600),
     "ADMIN_TOKEN_LIFETIME": env.int("SMART_ADMIN_TOKEN_SECONDS", default=900),
+    # Rate limits (smart_auth/ratelimit.py), as "requests/unit" (s, min, hour, day), counted
+    # in the shared cache. Per app: token requests that succeed (an app's token_rate_limit
+    # overrides it); per client address: token requests that fail or name no client; per app:
+    # FHIR API requests (an app's api_rate_limit overrides it). Over a limit: 429, Retry-After.
+    "TOKEN_RATE_LIMIT": env("SMART_TOKEN_RATE_LIMIT", default="1200/min"),
+    "TOKEN_ADDRESS_RATE_LIMIT": env("SMART_TOKEN_ADDRESS_RATE_LIMIT", default="300/min"),
+    "API_RATE_LIMIT": env("SMART_API_RATE_LIMIT", default="6000/min"),
     # An EHR launch handle must be used this soon after the EHR creates it.
     "LAUNCH_LIFETIME": env.int("SMART_LAUNCH_SECONDS", default=300),
     # An authorization request waiting for login and consent expires after this long.
@@ -232,6 +351,8 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S1
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "smart_auth.validator.SmartValidator",
+    # Per-grant access token lifetimes (backend services get short ones).
+    "OAUTH2_SERVER_CLASS": "smart_auth.server.SmartServer",
     "SCOPES_BACKEND_CLASS": "smart_auth.scopes.SmartScopes",
     # DOT insists on a static SCOPES dict; the backend above accepts every SMART scope.
     "SCOPES": {"openid": "Sign you in", "fhirUser": "Know who you are"},
@@ -276,7 +397,12 @@ REST_FRAMEWORK = {
         "smart_auth.authentication.SmartBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    # Per-app budget of the FHIR API (smart_auth/throttling.py); the admin login's by address.
+    "DEFAULT_THROTTLE_CLASSES": ["smart_auth.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"admin_login": env("SMART_ADMIN_LOGIN_RATE", default="30/min")},
+    # Throttles key on REMOTE_ADDR, which config.proxies has already resolved; DRF's default
+    # (None) would trust any X-Forwarded-For a client sends.
+    "NUM_PROXIES": 0,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "UNAUTHENTICATED_USER": None,
 }

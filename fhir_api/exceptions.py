@@ -5,6 +5,7 @@ anything unexpected as an OperationOutcome, so a FHIR client never sees `{"detai
 """
 
 import logging
+import math
 
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -112,6 +113,7 @@ def _render_drf_exception(exc):
         status = 401
         headers["WWW-Authenticate"] = getattr(exc, "auth_header", None) or 'Bearer realm="fhir"'
     if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-        headers["Retry-After"] = str(int(exc.wait))
+        # Whole seconds, rounded up: retrying after a rounded-down wait is refused again.
+        headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return Response(operation_outcome(detail, code=code), status=status, headers=headers)

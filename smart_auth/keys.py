@@ -1,23 +1,32 @@
 """RS256 signing keys: loading, first-use generation, rotation and the JWKS document.
 
 Keys live in the `SigningKey` table so every worker and host signs with the same key and
-verifies every other's tokens. In production the key comes from configuration
-(SMART["SIGNING_KEY_PEM"]); when it changes, the previous key is retired but stays in the
-JWKS until every token it signed has expired. In development a key is generated on first use.
+verifies every other's tokens. In production the first key comes from configuration
+(SMART["SIGNING_KEY_PEM"]); configuring a key never seen before rotates to it. In development
+a key is generated on first use. `manage.py rotate_signing_key` rotates at any time.
+
+Rotation retires the active key: it signs nothing more but stays in the JWKS, and verifies the
+tokens it signed, for `retention_seconds()` (the longest token lifetime plus leeway); then it
+leaves the JWKS and the rotate command erases its private half. A key once retired never
+signs again, even if the configuration still names it.
 
 Parsed keys are cached in the process (parsing a PEM costs milliseconds, signing with a parsed
-key microseconds); the cache re-reads the database at most every `REFRESH_SECONDS`, so a
-rotation done by one worker reaches the others quickly.
+key microseconds). A rotation bumps a version in the shared cache, which every process reads
+at most every `VERSION_CHECK_SECONDS` (and when a token names a kid it does not know), so the
+new key signs everywhere within seconds; the database is re-read every `REFRESH_SECONDS`
+regardless, which also drops keys whose retention has ended.
 """
 
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -27,8 +36,14 @@ from jwcrypto import jwk
 from .models import SigningKey
 
 REFRESH_SECONDS = 60
-# A kid we do not know triggers at most one database read per this many seconds.
+# How often a process asks the shared cache whether the keys changed.
+VERSION_CHECK_SECONDS = 5
+VERSION_KEY = "smart_auth:signing-keys:version"
+# A kid we do not know triggers at most one database read per this many seconds (beyond the
+# reload a changed version causes).
 UNKNOWN_KID_RELOAD_SECONDS = 5
+# Seconds of clock skew a token's `exp` is allowed, added to the retention of retired keys.
+RETENTION_LEEWAY = 300
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,8 @@ class KeyRing:
         self._active = None
         self._published = {}
         self._loaded_at = 0.0
+        self._checked_at = 0.0
+        self._version = None
         self._unknown_kid_at = 0.0
         self._uncommitted = set()
 
@@ -55,25 +72,48 @@ class KeyRing:
             self._active = None
             self._published = {}
             self._loaded_at = 0.0
+            self._checked_at = 0.0
+            self._version = None
             self._unknown_kid_at = 0.0
             self._uncommitted = set()
 
     def active(self):
         """The key that signs new tokens."""
-        if self._active is None or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
+        if self._is_stale(VERSION_CHECK_SECONDS):
             self._reload()
         return self._active
 
     def verification_key(self, kid):
         """The public key for `kid` if it is published, else None."""
-        if self._active is None or time.monotonic() - self._loaded_at > REFRESH_SECONDS:
+        if self._is_stale(VERSION_CHECK_SECONDS):
             self._reload()
         key = self._published.get(kid)
-        if key is None and time.monotonic() - self._unknown_kid_at > UNKNOWN_KID_RELOAD_SECONDS:
-            self._unknown_kid_at = time.monotonic()
+        if key is None and (self._is_stale(0) or self._may_reload_for_unknown_kid()):
             self._reload()
             key = self._published.get(kid)
         return key.private_key.public_key() if key else None
+
+    def _may_reload_for_unknown_kid(self):
+        now = time.monotonic()
+        if now - self._unknown_kid_at <= UNKNOWN_KID_RELOAD_SECONDS:
+            return False
+        self._unknown_kid_at = now
+        return True
+
+    def _is_stale(self, check_every):
+        """Never loaded, loaded too long ago, or the shared version moved (asked at most once
+        per `check_every` seconds: one cache read)."""
+        now = time.monotonic()
+        if self._active is None or now - self._loaded_at > REFRESH_SECONDS:
+            return True
+        if now - self._checked_at < check_every:
+            return False
+        self._checked_at = now
+        version = cache.get(VERSION_KEY)
+        if version == self._version:
+            return False
+        self._version = version
+        return True
 
     def jwks(self):
         """The JWKS document: the public half of every published key."""
@@ -107,7 +147,7 @@ class KeyRing:
         with self._lock:
             self._active = active
             self._published = published
-            self._loaded_at = time.monotonic()
+            self._loaded_at = self._checked_at = time.monotonic()
 
     def _parse(self, row):
         cached = self._published.get(row.kid)
@@ -134,6 +174,17 @@ def key_id(private_pem):
     return jwk.JWK.from_pem(private_pem.encode()).thumbprint()
 
 
+def load_private_pem(pem):
+    """The RSA private key in `pem`; ValueError unless it is one of at least 2048 bits."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"not a PEM private key without a password ({error})") from None
+    if not isinstance(key, rsa.RSAPrivateKey) or key.key_size < 2048:
+        raise ValueError("the signing key must be an RSA key of at least 2048 bits")
+    return key
+
+
 def generate_private_pem():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(
@@ -144,16 +195,21 @@ def generate_private_pem():
 
 
 def ensure_active_key():
-    """(active key row, created?), creating it from configuration or generating it in dev."""
+    """(active key row, created?), creating it from configuration or generating it in dev.
+
+    A configured key is installed the first time it is seen, retiring the active key. Once
+    known it is left alone: if `rotate_signing_key` retired it, it stays retired.
+    """
     configured_pem = settings.SMART.get("SIGNING_KEY_PEM", "").strip()
+    active = SigningKey.objects.filter(active=True).first()
     if configured_pem:
         pem = configured_pem + "\n"
         kid = key_id(pem)
-        existing = SigningKey.objects.filter(kid=kid, active=True).first()
-        if existing is not None:
-            return existing, False
+        if active is not None and (
+            active.kid == kid or SigningKey.objects.filter(kid=kid).exists()
+        ):
+            return active, False
         return _install_key(pem, configured=True, kid=kid), True
-    active = SigningKey.objects.filter(active=True).first()
     if active is not None:
         return active, False
     if not settings.SMART.get("GENERATE_SIGNING_KEY"):
@@ -164,7 +220,10 @@ def ensure_active_key():
 
 
 def _install_key(pem, *, configured, kid=None):
-    """Make `pem` the active key and retire the previous one. Safe under concurrent workers."""
+    """Make `pem` the active key and retire the previous one. Safe under concurrent workers.
+
+    Every process hears of it through the shared version once the transaction commits.
+    """
     kid = kid or key_id(pem)
     try:
         with transaction.atomic():
@@ -175,42 +234,74 @@ def _install_key(pem, *, configured, kid=None):
                 kid=kid, defaults={"private_pem": pem, "configured": configured, "active": True}
             )
             if not created and not row.active:
+                # Only reached with no active key at all: the known key is all there is.
                 row.active, row.retired_at = True, None
                 row.save(update_fields=["active", "retired_at"])
+            transaction.on_commit(announce_key_change)
             return row
     except IntegrityError:
         # Another worker installed a key at the same moment; use the one that won.
         return SigningKey.objects.get(active=True)
 
 
+def announce_key_change():
+    """Tell every process (through the shared cache) to re-read the keys."""
+    cache.set(VERSION_KEY, uuid.uuid4().hex, None)
+
+
 def get_published_keys():
     """Keys in the JWKS: the active one and those retired less than a token lifetime ago."""
     cutoff = timezone.now() - timedelta(seconds=retention_seconds())
-    return SigningKey.objects.filter(Q(active=True) | Q(retired_at__gt=cutoff))
+    published = SigningKey.objects.filter(Q(active=True) | Q(retired_at__gt=cutoff))
+    return published.exclude(private_pem="")
 
 
 def retention_seconds():
-    """How long a retired key may still have live tokens (plus clock-skew margin)."""
+    """How long a retired key may still have live tokens: the longest lifetime of anything
+    it signs, plus clock-skew leeway."""
     smart = settings.SMART
-    return (
-        max(
-            smart["ACCESS_TOKEN_LIFETIME"],
-            smart["ID_TOKEN_LIFETIME"],
-            smart["ADMIN_TOKEN_LIFETIME"],
+    lifetimes = [
+        smart[name]
+        for name in (
+            "ACCESS_TOKEN_LIFETIME",
+            "BACKEND_TOKEN_LIFETIME",
+            "ID_TOKEN_LIFETIME",
+            "ADMIN_TOKEN_LIFETIME",
         )
-        + 300
-    )
+        if name in smart
+    ]
+    return max(lifetimes) + RETENTION_LEEWAY
+
+
+class KeyAlreadyUsed(ValueError):
+    """The key given to a rotation is already known: active now, or retired for good."""
 
 
 def do_rotate_signing_key(pem=None):
-    """Retire the active key and activate `pem` (or a new generated key). Returns the new row.
+    """Retire the active key and activate `pem` (or a newly generated key). Returns the new
+    row.
 
-    Other processes pick the new key up within REFRESH_SECONDS; tokens signed by the old one
-    stay verifiable because the old key stays published for `retention_seconds()`.
+    Every process signs with the new key within VERSION_CHECK_SECONDS of the commit; tokens
+    signed by the old one verify until it leaves the JWKS, `retention_seconds()` from now.
     """
+    if pem is not None:
+        kid = key_id(pem)
+        existing = SigningKey.objects.filter(kid=kid).first()
+        if existing is not None:
+            state = "the active key" if existing.active else "retired and may not sign again"
+            raise KeyAlreadyUsed(f"Key {kid} is {state}")
     row = _install_key(pem or generate_private_pem(), configured=pem is not None)
     key_ring.clear()
     return row
+
+
+def do_erase_expired_keys():
+    """Erase the private half of keys retired more than `retention_seconds()` ago: no live
+    token can carry their kid, so they verify nothing. The row stays, so a configuration
+    still naming the key cannot bring it back. Returns how many were erased."""
+    cutoff = timezone.now() - timedelta(seconds=retention_seconds())
+    expired = SigningKey.objects.filter(active__isnull=True, retired_at__lte=cutoff)
+    return expired.exclude(private_pem="").update(private_pem="")
 
 
 key_ring = KeyRing()

@@ -101,3 +101,29 @@ def test_a_key_created_in_a_rolled_back_transaction_is_not_remembered():
         raise Rollback
     assert not SigningKey.objects.filter(kid=generated.kid).exists()
     assert keys.get_signing_key().kid != generated.kid
+
+
+def test_a_process_still_configured_with_the_previous_key_does_not_reinstall_it(settings):
+    """A rolling deploy: hosts with the old configuration keep signing with the new key."""
+    old_pem, new_pem = keys.generate_private_pem(), keys.generate_private_pem()
+    settings.SMART = {**settings.SMART, "SIGNING_KEY_PEM": old_pem}
+    assert keys.get_signing_key().kid == keys.key_id(old_pem)
+    settings.SMART = {**settings.SMART, "SIGNING_KEY_PEM": new_pem}
+    keys.key_ring.clear()
+    assert keys.get_signing_key().kid == keys.key_id(new_pem)
+    settings.SMART = {**settings.SMART, "SIGNING_KEY_PEM": old_pem}
+    keys.key_ring.clear()
+    assert keys.get_signing_key().kid == keys.key_id(new_pem)
+    assert SigningKey.objects.get(kid=keys.key_id(old_pem)).active is None
+
+
+def test_expired_keys_lose_their_private_half_and_are_never_published():
+    old = keys.get_signing_key()
+    keys.do_rotate_signing_key()
+    assert keys.do_erase_expired_keys() == 0  # still within its retention
+    SigningKey.objects.filter(kid=old.kid).update(
+        retired_at=timezone.now() - timedelta(seconds=keys.retention_seconds() + 1)
+    )
+    assert keys.do_erase_expired_keys() == 1
+    assert SigningKey.objects.get(kid=old.kid).private_pem == ""
+    assert old.kid not in {row.kid for row in keys.get_published_keys()}
