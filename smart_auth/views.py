@@ -9,14 +9,16 @@ The pages a person meets (sign in, consent, patient picker, Connected apps, EHR 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
-from django.http import HttpResponseRedirect, JsonResponse
+from django.http import HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from oauth2_provider.exceptions import FatalClientError, OAuthToolkitError
+from oauth2_provider.signals import app_authorized
 from oauth2_provider.views import IntrospectTokenView, RevokeTokenView, TokenView
 from oauth2_provider.views.mixins import OAuthLibMixin
 from oauthlib.common import Request as OauthlibRequest
@@ -138,6 +140,8 @@ def _describe(oauth_error):
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 SUPPORTED_GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+# Kept out of Django's error reports.
+SECRET_PARAMETERS = ("client_secret", "client_assertion", "code", "code_verifier", "refresh_token")
 
 
 def _no_store(response):
@@ -189,6 +193,15 @@ class SmartTokenView(AuditedMixin, TokenView):
             response = super().post(request, *args, **kwargs)
         _no_store(response)
         return response
+
+    @method_decorator(sensitive_post_parameters(*SECRET_PARAMETERS))
+    def authorization_flow_token_response(self, request, *args, **kwargs):
+        """DOT's, which reads the token it just stored back from the database to send
+        `app_authorized`: one query per token. Only done when something listens."""
+        if app_authorized.has_listeners(self):
+            return super().authorization_flow_token_response(request, *args, **kwargs)
+        _url, headers, body, status = self.create_token_response(request)
+        return HttpResponse(content=body, status=status, headers=headers)
 
 
 class SmartRevokeView(AuditedMixin, RevokeTokenView):
