@@ -414,6 +414,10 @@ FHIR = {
     "MAX_PAGE_SIZE": env.int("FHIR_MAX_PAGE_SIZE", default=500),
     # Entries accepted in one batch or transaction Bundle.
     "MAX_BUNDLE_ENTRIES": env.int("FHIR_MAX_BUNDLE_ENTRIES", default=10000),
+    # PostgreSQL: commit each request's AuditEvents without waiting for the disk (every read
+    # writes one). A crash of the database server itself may lose the last fraction of a
+    # second of audit events, never corrupt them; tokens, codes and resources always wait.
+    "AUDIT_SYNCHRONOUS_COMMIT": env.bool("AUDIT_SYNCHRONOUS_COMMIT", default=False),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=50 * 1024 * 1024)
 

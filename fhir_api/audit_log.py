@@ -7,7 +7,9 @@ transaction the view ran (a rolled-back transaction Bundle is still audited), an
 calling functions directly) `record` stores at once.
 
 On PostgreSQL the AuditEvent rows, their versions and their index rows are one INSERT
-statement (data-modifying CTEs), so auditing a read adds one round trip; elsewhere
+statement (data-modifying CTEs), so auditing a read adds one round trip, and unless
+FHIR["AUDIT_SYNCHRONOUS_COMMIT"] is set, that statement commits without waiting for the
+disk (`SET LOCAL synchronous_commit` in the same round trip: only this write); elsewhere
 `store.do_create_many` writes one INSERT per table in one transaction. A failure to store is
 logged at ERROR with the events themselves and never changes the response. Events are not
 validated here: they are built by `fhir_api.audit`, whose output a test validates.
@@ -19,6 +21,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import orjson
+from django.conf import settings
 from django.db import connection
 
 from . import store
@@ -167,9 +170,14 @@ def _insert_in_one_statement(new, now):
             )
         )
         params += [AUDIT_EVENT, *(value for row in rows for value in row)]
+    statement = f"WITH {', '.join(ctes)} SELECT count(*) FROM r"  # noqa: S608
+    if not settings.FHIR["AUDIT_SYNCHRONOUS_COMMIT"] and not connection.in_atomic_block:
+        # Two statements in one simple query form one implicit transaction, so LOCAL applies
+        # to this INSERT's commit alone (Django's cursors bind parameters client-side).
+        statement = "SET LOCAL synchronous_commit TO off; " + statement
     with connection.cursor() as cursor:
         # Table and column names come from the models; every value is a parameter.
-        cursor.execute(f"WITH {', '.join(ctes)} SELECT count(*) FROM r", params)  # noqa: S608
+        cursor.execute(statement, params)
 
 
 def _insert_cte(name, model, fields, rows_sql):

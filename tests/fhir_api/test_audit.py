@@ -428,6 +428,36 @@ def test_a_read_or_search_gains_exactly_one_write(fhir, record, monkeypatch, pat
         assert tables[:2] == ["fhir_api_resource", "fhir_api_resourceversion"]
 
 
+ON_POSTGRESQL = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's"
+)
+
+
+def store_one_event():
+    """Store a minimal event outside any transaction, as AuditMiddleware does; its SQL."""
+    event = {"type": {"code": "rest"}, "recorded": "2026-11-23T10:00:00Z", "agent": []}
+    with CaptureQueriesContext(connection) as queries:
+        audit_log.do_record_audit_events([event])
+    assert Resource.objects.filter(resource_type="AuditEvent").count() == 1
+    return queries.captured_queries[-1]["sql"]
+
+
+@ON_POSTGRESQL
+@pytest.mark.django_db(transaction=True)
+def test_an_audit_write_does_not_wait_for_the_disk_and_nothing_else_is_affected():
+    assert store_one_event().startswith("SET LOCAL synchronous_commit TO off; WITH r AS")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone() == ("on",)  # LOCAL: the connection's next commit waits
+
+
+@ON_POSTGRESQL
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_can_make_audit_writes_wait_for_the_disk(settings):
+    settings.FHIR = {**settings.FHIR, "AUDIT_SYNCHRONOUS_COMMIT": True}
+    assert store_one_event().startswith("WITH r AS")
+
+
 def test_the_write_comes_after_the_response_is_produced(fhir, record):
     with CaptureQueriesContext(connection) as queries:
         fhir.get("/fhir/Observation/o1")
