@@ -21,9 +21,8 @@ from django.views.generic import FormView, ListView, TemplateView
 from django.views.generic.edit import FormMixin
 
 from smart_auth import authorization as authz
-from smart_auth.ehr import list_patients
 from smart_auth.grants import get_connected_apps
-from smart_auth.patients import get_patient
+from smart_auth.patients import get_patient, search_patients
 from smart_auth.views import OAuthRedirect
 
 from .forms import (
@@ -240,7 +239,7 @@ class PatientListView(ClinicianOrOwnRecordMixin, TemplateView):
     def get_context_data(self, **kwargs):
         search = PatientSearchForm(self.request.GET)
         data = search.cleaned_data if search.is_valid() else {}
-        results = list_patients(data.get("name") or "", data.get("page") or 1)
+        results = search_patients(data.get("name") or "", data.get("page") or 1)
         return super().get_context_data(search=search, results=results, **kwargs)
 
 

@@ -1,8 +1,9 @@
-"""What the minimal EHR pages show (the consent app's /smart/ehr/...): patients listed by name,
-one patient's visits, and the apps that can be launched.
+"""What the minimal EHR pages show (the consent app's /smart/ehr/...) besides the patients
+themselves (`patients.py`, shared with the patient picker): a patient's visits, and the apps
+that can be launched.
 
-Read from the FHIR store's index tables, like `patients.py` does for the patient picker, so
-the pages never parse more resources than they show.
+Read from the FHIR store's index tables, so the pages never parse more resources than they
+show.
 """
 
 from dataclasses import dataclass
@@ -10,10 +11,9 @@ from dataclasses import dataclass
 from django.db.models import F, OuterRef, Subquery
 from oauth2_provider.models import get_application_model
 
-from fhir_api.models import CompartmentMembership, DateIndex, Resource, StringIndex
-from fhir_api.search.string import normalise
+from fhir_api.models import CompartmentMembership, DateIndex, Resource
 
-from .patients import PAGE_SIZE, PatientPage, _choice, content_of
+from .patients import content_of
 
 SmartApp = get_application_model()
 RECENT_ENCOUNTERS = 20
@@ -25,32 +25,6 @@ class EncounterChoice:
     start: str
     description: str
     status: str
-
-
-def list_patients(name="", page=1):
-    """Patients whose name starts with `name` (any part, case and accents ignored), ordered by
-    family then given name as a person looks for them, PAGE_SIZE a page."""
-    rows = Resource.objects.filter(resource_type="Patient", deleted=False)
-    if name.strip():
-        matching = StringIndex.objects.filter(
-            resource_type="Patient", param="name", value__startswith=normalise(name.strip())
-        ).values("resource_id")
-        rows = rows.filter(id__in=matching)
-    rows = rows.annotate(family=_first_name_part("family"), given=_first_name_part("given"))
-    page = max(1, page)
-    start = (page - 1) * PAGE_SIZE
-    ordered = rows.order_by(
-        F("family").asc(nulls_last=True), F("given").asc(nulls_last=True), "fhir_id"
-    )
-    found = list(ordered.only("fhir_id", "content")[start : start + PAGE_SIZE + 1])
-    patients = [_choice(row) for row in found[:PAGE_SIZE]]
-    return PatientPage(patients=patients, page=page, has_next=len(found) > PAGE_SIZE)
-
-
-def _first_name_part(param):
-    """The alphabetically first indexed (normalised) `family` or `given` name of a Patient."""
-    parts = StringIndex.objects.filter(resource=OuterRef("pk"), param=param).order_by("value")
-    return Subquery(parts.values("value")[:1])
 
 
 def get_recent_encounters(patient_id, limit=RECENT_ENCOUNTERS):

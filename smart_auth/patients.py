@@ -1,7 +1,10 @@
-"""Finding patients for the patient picker: a name search over the FHIR store's index."""
+"""Finding patients for the patient picker and the EHR's patient list: a name search over the
+FHIR store's index, ordered as a person looks for a name."""
 
 import json
 from dataclasses import dataclass
+
+from django.db.models import F, OuterRef, Subquery
 
 from fhir_api.models import Resource, StringIndex
 from fhir_api.search.string import normalise
@@ -25,18 +28,29 @@ class PatientPage:
 
 
 def search_patients(name="", page=1):
-    """Patients whose name starts with `name` (any part, case and accents ignored), paged."""
+    """Patients whose name starts with `name` (any part, case and accents ignored), ordered by
+    family then given name as a person looks for them, PAGE_SIZE a page."""
     rows = Resource.objects.filter(resource_type="Patient", deleted=False)
     if name.strip():
         matching = StringIndex.objects.filter(
             resource_type="Patient", param="name", value__startswith=normalise(name.strip())
         ).values("resource_id")
         rows = rows.filter(id__in=matching)
+    rows = rows.annotate(family=_first_name_part("family"), given=_first_name_part("given"))
     page = max(1, page)
     start = (page - 1) * PAGE_SIZE
-    found = list(rows.order_by("fhir_id").only("fhir_id", "content")[start : start + PAGE_SIZE + 1])
+    ordered = rows.order_by(
+        F("family").asc(nulls_last=True), F("given").asc(nulls_last=True), "fhir_id"
+    )
+    found = list(ordered.only("fhir_id", "content")[start : start + PAGE_SIZE + 1])
     patients = [_choice(row) for row in found[:PAGE_SIZE]]
     return PatientPage(patients=patients, page=page, has_next=len(found) > PAGE_SIZE)
+
+
+def _first_name_part(param):
+    """The alphabetically first indexed (normalised) `family` or `given` name of a Patient."""
+    parts = StringIndex.objects.filter(resource=OuterRef("pk"), param=param).order_by("value")
+    return Subquery(parts.values("value")[:1])
 
 
 def get_patient(patient_id):
