@@ -180,8 +180,7 @@ def do_create_many(new_resources):
         pending.append((row, data))
     try:
         with transaction.atomic():
-            Resource.objects.bulk_create([row for row, _ in pending])
-            ResourceVersion.objects.bulk_create([_version(row, "POST") for row, _ in pending])
+            _insert_new_rows([row for row, _ in pending])
             _insert_index_rows_many(pending)
     except IntegrityError:
         raise Conflict("A resource with one of these ids already exists; retry") from None
@@ -341,24 +340,75 @@ def _insert_index_rows_many(pairs):
     _insert_rows(CompartmentMembership, ("patient_id",), compartments)
 
 
+def _insert_new_rows(rows):
+    """INSERT new Resource rows and their first versions, setting each row's pk.
+
+    On PostgreSQL the ids are taken from the table's sequence in one query and the rows sent
+    with COPY: bulk_create's UNNEST arrays are quoted in Python, byte by byte of each
+    resource's JSON, and cost more than validating the resource.
+    """
+    if connection.vendor != "postgresql":
+        Resource.objects.bulk_create(rows)
+        ResourceVersion.objects.bulk_create([_version(row, "POST") for row in rows])
+        return
+    for row, pk in zip(rows, _next_ids(Resource, len(rows)), strict=True):
+        row.pk = pk
+    common = ("resource_type", "fhir_id", "version_id", "last_updated")
+    _insert(
+        Resource,
+        ("id", *common, "deleted", "content"),
+        [(r.pk, r.resource_type, r.fhir_id, 1, r.last_updated, False, r.content) for r in rows],
+    )
+    _insert(
+        ResourceVersion,
+        ("resource", *common, "method", "content"),
+        [(r.pk, r.resource_type, r.fhir_id, 1, r.last_updated, "POST", r.content) for r in rows],
+    )
+
+
+def _next_ids(model, count):
+    """`count` new values of the model's id sequence (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [model._meta.db_table, count],
+        )
+        return [pk for (pk,) in cursor.fetchall()]
+
+
 def _insert_rows(model, fields, values):
-    """INSERT (resource, resource_type, *fields) tuples with one executemany.
+    """INSERT index rows: (resource, resource_type, *fields) tuples."""
+    _insert(model, ("resource", "resource_type", *fields), values)
+
+
+def _insert(model, fields, values):
+    """INSERT tuples of `fields`' values: COPY on PostgreSQL, else one executemany.
 
     Not bulk_create: building a model instance per index row (a dozen per resource) cost more
-    than validating the resource; without them a transaction import ran 1.7x as fast.
+    than validating the resource; without them a transaction import ran 1.7x as fast. On
+    PostgreSQL, executemany still binds and sends each row on its own in Python; COPY streams
+    them through psycopg's C adapters (an import of transaction Bundles ran 1.7x as fast).
     """
     if not values:
         return
     meta = model._meta
-    columns = [meta.get_field(name).column for name in ("resource", "resource_type", *fields)]
     quote = connection.ops.quote_name
-    # Table and column names come from the model, values are parameters.
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(map(quote, columns))}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
-    )
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    table = f"{quote(meta.db_table)} ({columns})"
     with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
+        if connection.vendor != "postgresql":
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.executemany(f"INSERT INTO {table} VALUES ({placeholders})", values)  # noqa: S608
+            return
+        # Names come from the model; values travel in COPY's own format. Django's error
+        # wrapper is applied by hand: COPY goes past its cursor wrapper (a duplicate id
+        # must still raise django.db.IntegrityError).
+        with (
+            connection.wrap_database_errors,
+            cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy,
+        ):
+            for row in values:
+                copy.write_row(row)
 
 
 def _delete_index_rows(resource_pk):
