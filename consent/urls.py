@@ -5,9 +5,25 @@ consent page and Connected apps only by these URL names, named in settings
 (`SMART["CONSENT_URL_NAME"]`, `SMART["MANAGEMENT_URL_NAME"]`, `LOGIN_URL`), never by import.
 """
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from . import views
+
+
+class FhirIdConverter:
+    """A FHIR resource id (R4 `id`: letters, digits, '-' and '.', 1 to 64): anything else is
+    a 404 before a view, or the database, sees it."""
+
+    regex = r"[A-Za-z0-9\-\.]{1,64}"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(FhirIdConverter, "fhir_id")
 
 app_name = "consent"
 
@@ -25,7 +41,7 @@ urlpatterns = [
     # A minimal EHR to launch apps from (the EHR's own API is smart_auth's POST /smart/launch).
     path("smart/ehr/patients", views.PatientListView.as_view(), name="ehr-patients"),
     path(
-        "smart/ehr/patients/<str:patient_id>",
+        "smart/ehr/patients/<fhir_id:patient_id>",
         views.PatientLaunchView.as_view(),
         name="ehr-patient",
     ),

@@ -89,7 +89,13 @@ def _launch_context(row):
 def caller_client_id(request):
     """The client id the caller of a token endpoint says it is, for the audit trail: from
     Basic credentials, a client assertion's `iss` (unverified: authentication checks it), or
-    the `client_id` form field. None if it names none."""
+    the `client_id` form field. None if it names none, or none that could exist (a NUL byte,
+    which no text column may hold)."""
+    claimed = _claimed_client_id(request)
+    return claimed if claimed is not None and "\x00" not in claimed else None
+
+
+def _claimed_client_id(request):
     header = request.headers.get("Authorization", "")
     if header.startswith("Basic "):
         try:

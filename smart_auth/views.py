@@ -149,6 +149,22 @@ def _no_store(response):
         response[name] = value
 
 
+def refuse_nul_bytes(request):
+    """400 invalid_request if a form parameter holds a NUL byte, else None.
+
+    No OAuth value has one, and PostgreSQL refuses to compare one with a text column: DOT
+    would look a code, token or client id holding it up and fail with a 500.
+    """
+    for name, values in request.POST.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            body = {
+                "error": "invalid_request",
+                "error_description": f"The {name.replace(chr(0), '')!r} parameter holds a NUL byte",
+            }
+            return JsonResponse(body, status=400, headers=NO_STORE)
+    return None
+
+
 class AuditedMixin:
     """Records each request's AuditEvent (`record_audit`) once its response is decided, and
     also when the view fails. For DOT's app-facing endpoints: CSRF-exempt and open to
@@ -159,7 +175,7 @@ class AuditedMixin:
     @method_decorator([csrf_exempt, login_not_required])
     def dispatch(self, request, *args, **kwargs):
         try:
-            response = super().dispatch(request, *args, **kwargs)
+            response = refuse_nul_bytes(request) or super().dispatch(request, *args, **kwargs)
         except Exception:
             self.record_audit(request, None, client_id=caller_client_id(request))
             raise

@@ -165,6 +165,12 @@ def test_an_unknown_patient_is_404(clinician_browser, db):
     assert clinician_browser.get("/smart/ehr/patients/nobody").status_code == 404
 
 
+@pytest.mark.parametrize("patient_id", ["a%00b", "a%20b", "x" * 65, "a%2Fb"])
+def test_what_cannot_be_a_fhir_id_is_404(clinician_browser, db, patient_id):
+    """Never looked up: PostgreSQL refused the NUL byte with a 500 before."""
+    assert clinician_browser.get(f"/smart/ehr/patients/{patient_id}").status_code == 404
+
+
 def test_without_launchable_apps_the_page_says_so(clinician_browser, patient_record, public_app):
     html = clinician_browser.get(f"/smart/ehr/patients/{patient_record}").content.decode()
     assert "No app can be launched yet." in html and '<form method="post" novalidate>' not in html

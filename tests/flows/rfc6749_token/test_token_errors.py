@@ -1,6 +1,7 @@
 """/smart/token errors as RFC 6749 §5.2 JSON with the status codes the ONC tests require, and
 single redemption of codes (§4.1.2): a reused code revokes what it issued."""
 
+import base64
 from datetime import timedelta
 
 import pytest
@@ -91,6 +92,24 @@ def test_unknown_client_is_invalid_client(patient_user, public_app):
 def test_unsupported_grant_type_is_400(public_app, grant_type):
     response = token_request(Client(), public_app, {"grant_type": grant_type})
     assert_error(response, 400, "unsupported_grant_type")
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/smart/token", {"code": "\x00"}),  # found by tests/fuzz: a 500 on PostgreSQL
+        ("/smart/token", {"grant_type": "authorization_code", "code": "abc\x00"}),
+        ("/smart/token", {"grant_type": "refresh_token", "refresh_token": "\x00"}),
+        ("/smart/revoke", {"token": "\x00", "token_type_hint": "refresh_token"}),
+    ],
+)
+def test_a_nul_byte_in_any_parameter_is_invalid_request(confidential_app, path, form):
+    app, secret = confidential_app
+    basic = base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()
+    response = Client().post(path, form, headers={"Authorization": f"Basic {basic}"})
+    assert response.status_code == 400, response.content
+    assert response.json()["error"] == "invalid_request"
+    assert "NUL byte" in response.json()["error_description"]
 
 
 def test_missing_code_is_invalid_request(public_app):
