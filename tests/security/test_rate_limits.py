@@ -1,6 +1,8 @@
 """Per-client rate limits on /smart/token and the FHIR API: 429 with Retry-After, shared by
 every process, per-app overrides, and strangers who cannot spend a real app's budget."""
 
+import base64
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -111,12 +113,17 @@ def test_requests_naming_no_client_count_against_the_address(limits):
 
 
 def test_a_client_id_with_a_nul_byte_names_no_app(limits):
-    """PostgreSQL cannot compare a NUL byte: the limit must not look such an id up."""
+    """PostgreSQL cannot compare a NUL byte: the limits must not look such an id up."""
     limits(TOKEN_ADDRESS_RATE_LIMIT="3/min")
-    data = {"grant_type": "client_credentials", "client_id": "app\x00", "client_secret": "s"}
-    response = Client(REMOTE_ADDR="203.0.113.51").post("/smart/token", data)
+    credentials = base64.b64encode(b"app\x00:secret").decode()
+    response = Client(REMOTE_ADDR="203.0.113.51").post(
+        "/smart/token",
+        {"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
+    assert ratelimit.get_app_rates("app\x00") == {}
 
 
 def test_successes_do_not_count_against_the_address(limits, patient_user):

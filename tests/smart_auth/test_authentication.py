@@ -6,7 +6,9 @@ import time
 import jwt
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIRequestFactory
 
 from fhir_api.policy import AccessPolicy
@@ -111,6 +113,42 @@ def test_the_policy_carries_scopes_patient_fhir_user_and_client(patient_user, pu
     assert policy.patient == "pat-1"
     assert policy.fhir_user == "Patient/pat-1"
     assert policy.client_id == public_app.client_id
+
+
+def test_the_bearer_check_is_one_query_and_the_user_loads_the_rest_on_use(patient_user, public_app):
+    """Only id, username and is_active come with the check; any other field is one more
+    query, the first time it is read. (Not counted: the signing-key reads that a key
+    created inside the test's own transaction causes.)"""
+    patient_user.email = "ada@example.org"
+    patient_user.save()
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    request = APIRequestFactory().get(
+        "/fhir/Patient/pat-1", HTTP_AUTHORIZATION=f"Bearer {token['access_token']}"
+    )
+
+    def statements(context):
+        return [q["sql"] for q in context if "smart_auth_signingkey" not in q["sql"]]
+
+    with CaptureQueriesContext(connection) as check:
+        user, _policy = SmartBearerAuthentication().authenticate(request)
+        assert (user.pk, user.get_username(), user.is_active) == (patient_user.pk, "ada", True)
+    assert len(statements(check)) == 1
+    with CaptureQueriesContext(connection) as later:
+        assert user.email == "ada@example.org"
+    assert len(statements(later)) == 1
+
+
+def test_a_revoked_or_inactive_credential_fails_the_check(patient_user, public_app):
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 200
+    public_app.is_active = False
+    public_app.save()
+    assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 401
+    public_app.is_active = True
+    public_app.save()
+    patient_user.is_active = False
+    patient_user.save()
+    assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 401
 
 
 def test_staff_sessions_still_use_the_fhir_api(client, admin_user, patient_record):

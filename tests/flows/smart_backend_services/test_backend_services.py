@@ -531,8 +531,19 @@ def test_a_service_introspects_its_token_with_an_assertion(service):
         {"grant_type": "authorization_code", "code": "x", "client_id": "a\x00b"},
     ],
 )
-def test_a_nul_byte_in_a_client_id_is_an_unknown_client(data):
-    """PostgreSQL cannot compare it; the answer is still invalid_client, never a 500."""
+def test_a_nul_byte_in_a_form_client_id_is_a_bad_request(data):
+    """PostgreSQL cannot compare it: refused before any lookup, never a 500."""
     response = Client().post("/smart/token", data)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_nul_byte_in_a_basic_client_id_is_an_unknown_client():
+    credentials = base64.b64encode(b"a\x00b:secret").decode()
+    response = Client().post(
+        "/smart/token",
+        {"grant_type": "client_credentials", "scope": "system/*.rs"},
+        headers={"Authorization": f"Basic {credentials}"},
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
