@@ -43,8 +43,24 @@ format: setup
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: setup
-	$(BIN)/python bench/fhir_store.py --patients $${PATIENTS:-200}
+# The benchmark suite (bench/run.py): the product under gunicorn on a scratch PostgreSQL
+# database, driven by wrk. SCALE=10k (default) or 1m stored resources; BENCH_ARGS passes more
+# options (see `.venv/bin/python bench/run.py --help`). bench-peers adds node-oidc-provider.
+.PHONY: bench-peers bench-tools
+SCALE ?= 10k
+BENCH_ARGS ?=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+bench: setup bench-tools
+	$(BIN)/python bench/run.py --scale $(SCALE) $(BENCH_ARGS)
+
+bench-peers: setup bench-tools
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q nodejs npm; }
+	$(BIN)/python bench/run.py --scale $(SCALE) --peers $(BENCH_ARGS)
+
+# wrk comes from Debian; everything else the suite needs is in the venv or bench/.scratch/.
+bench-tools:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
