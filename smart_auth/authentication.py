@@ -58,15 +58,16 @@ def access_live_token(token):
     its id, username and is_active loaded; Django loads any other field on first use.
     """
     checksum = hashlib.sha256(token.encode()).hexdigest()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_live_token_sql(), [checksum, timezone.now(), True])
+        cursor.execute(_live_token_sql(), [checksum, now, True])
         row = cursor.fetchone()
     if row is None:
         return None
     user_pk, username, is_active = row
     if user_pk is None:
         return LiveToken()
-    if not is_active:
+    if not is_active:  # also a user who is gone (no row joined)
         return None
     User = get_user_model()
     names = [User._meta.pk.attname, User.USERNAME_FIELD, "is_active"]
@@ -74,7 +75,7 @@ def access_live_token(token):
 
 
 BEARER_CHECK_SQL = """
-    SELECT u.{user_pk}, u.{username}, u.{user_active}
+    SELECT t.{token_user}, u.{username}, u.{user_active}
     FROM {token_table} t
     JOIN {app_table} a ON a.{app_pk} = t.{token_app}
     LEFT JOIN {user_table} u ON u.{user_pk} = t.{token_user}
