@@ -171,13 +171,24 @@ def _insert_in_one_statement(new, now):
         )
         params += [AUDIT_EVENT, *(value for row in rows for value in row)]
     statement = f"WITH {', '.join(ctes)} SELECT count(*) FROM r"  # noqa: S608
-    if not settings.FHIR["AUDIT_SYNCHRONOUS_COMMIT"] and not connection.in_atomic_block:
+    if _may_skip_waiting_for_the_disk():
         # Two statements in one simple query form one implicit transaction, so LOCAL applies
-        # to this INSERT's commit alone (Django's cursors bind parameters client-side).
+        # to this INSERT's commit alone.
         statement = "SET LOCAL synchronous_commit TO off; " + statement
     with connection.cursor() as cursor:
         # Table and column names come from the models; every value is a parameter.
         cursor.execute(statement, params)
+
+
+def _may_skip_waiting_for_the_disk():
+    """Unless the operator asked for waiting; never inside a transaction (the SET would cover
+    its other writes), nor with server-side binding (one statement per query only)."""
+    options = connection.settings_dict.get("OPTIONS", {})
+    return not (
+        settings.FHIR["AUDIT_SYNCHRONOUS_COMMIT"]
+        or connection.in_atomic_block
+        or options.get("server_side_binding")
+    )
 
 
 def _insert_cte(name, model, fields, rows_sql):

@@ -458,6 +458,16 @@ def test_an_operator_can_make_audit_writes_wait_for_the_disk(settings):
     assert store_one_event().startswith("WITH r AS")
 
 
+@ON_POSTGRESQL
+@pytest.mark.django_db(transaction=True)
+def test_with_server_side_binding_the_audit_write_is_one_plain_statement(monkeypatch):
+    """Server-side binding takes one statement per query: the write then waits for the disk
+    rather than fail (and lose the event)."""
+    options = {**connection.settings_dict.get("OPTIONS", {}), "server_side_binding": True}
+    monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
+    assert store_one_event().startswith("WITH r AS")
+
+
 def test_the_write_comes_after_the_response_is_produced(fhir, record):
     with CaptureQueriesContext(connection) as queries:
         fhir.get("/fhir/Observation/o1")
