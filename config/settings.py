@@ -418,6 +418,10 @@ FHIR = {
     # writes one). A crash of the database server itself may lose the last fraction of a
     # second of audit events, never corrupt them; tokens, codes and resources always wait.
     "AUDIT_SYNCHRONOUS_COMMIT": env.bool("AUDIT_SYNCHRONOUS_COMMIT", default=False),
+    # Requests queue their AuditEvents; a process that queued some moves the queue into the
+    # store (where AuditEvent searches find them) after a response, at most this often.
+    # Reading AuditEvents through the FHIR API always drains first. None: only then.
+    "AUDIT_DRAIN_SECONDS": env.float("AUDIT_DRAIN_SECONDS", default=1.0),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=50 * 1024 * 1024)
 

@@ -24,7 +24,7 @@ from functools import reduce
 import orjson
 from django.db.models import Q
 
-from . import store
+from . import audit_log, store
 from .compartments import (
     SHARED_REFERENCE_TYPES,
     can_be_in_patient_compartment,
@@ -145,7 +145,9 @@ def _forbidden(resource_type, interaction):
 
 def access_resource(policy, resource_type, fhir_id):
     """The current version if the policy may read it; otherwise 404, as for a missing one."""
-    return store.read(resource_type, fhir_id, narrow=narrow_q(policy, resource_type, READ))
+    narrow = narrow_q(policy, resource_type, READ)
+    audit_log.drain_before_reading(resource_type)
+    return store.read(resource_type, fhir_id, narrow=narrow)
 
 
 def access_version(policy, resource_type, fhir_id, version_id):
@@ -156,6 +158,7 @@ def access_version(policy, resource_type, fhir_id, version_id):
     to someone else.
     """
     narrow = narrow_q(policy, resource_type, READ)
+    audit_log.drain_before_reading(resource_type)
     version = store.vread(resource_type, fhir_id, version_id, narrow=narrow)
     if narrow is not None and not version_readable(policy, version):
         raise ResourceNotFound(f"{resource_type}/{fhir_id}/_history/{version_id} is not known")
@@ -174,6 +177,7 @@ def access_history(policy, resource_type=None, fhir_id=None, **page):
             raise Forbidden("The access token's scopes do not allow the history of any type")
     else:
         narrow = narrow_q(policy, resource_type, interaction)
+    audit_log.drain_before_reading(resource_type)
     history = store.history(resource_type, fhir_id, narrow=narrow, **page)
     if narrow is not None:
         # Versions whose own content is out of reach are left out of the page (`total` still
@@ -215,6 +219,7 @@ def access_search(policy, resource_type, items, *, lenient, base_url):
     """run_search limited to what the policy may search, and `_include`s to what it may read."""
     narrow = narrow_q(policy, resource_type, SEARCH)
     include_narrow = any_type_q(policy, READ)
+    audit_log.drain_before_reading(resource_type, items)
     return run_search(
         resource_type,
         items,

@@ -149,3 +149,14 @@ class CompartmentMembership(models.Model):
                 fields=["patient_id", "resource_type", "resource"], name="compartment_lookup"
             ),
         ]
+
+
+class QueuedAuditEvent(models.Model):
+    """An AuditEvent recorded but not yet in the store (`audit_log`).
+
+    Recording is one narrow INSERT on every request; `audit_log.drain` later moves queued
+    events into the store (resource, version and index rows) in batches, and always before
+    the FHIR API reads AuditEvents, so nobody reading the trail sees the queue.
+    """
+
+    content = models.TextField()  # the event as JSON, without id and meta

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from fhir_api import audit_log
 from fhir_api.models import Resource
 from smart_auth.launch import do_create_launch
 from smart_auth.models import LaunchHandle
@@ -231,6 +232,7 @@ def test_the_person_is_checked_when_they_sign_in_after_the_request(
     assert params["error"] == "invalid_request" and "code" not in params
     assert "opened by another user" in params["error_description"]
     assert LaunchHandle.objects.get().consumed_at is None
+    audit_log.drain()
     audited = [
         json.loads(row.content) for row in Resource.objects.filter(resource_type="AuditEvent")
     ]
