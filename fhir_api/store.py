@@ -33,6 +33,7 @@ from .models import (
     StringIndex,
     TokenIndex,
 )
+from .prepared import PreparedLookup
 from .search.extract import extract_index
 from .validation import check_id, check_resource, check_resource_type
 
@@ -105,10 +106,16 @@ def vread(resource_type, fhir_id, version_id, *, narrow=None):
 
 
 def _get_current(resource_type, fhir_id, narrow=None):
-    row = _current_rows(resource_type, fhir_id, narrow).first()
+    if narrow is None:
+        row = _CURRENT.get(resource_type, fhir_id)  # every read by id: compiled once
+    else:
+        row = _current_rows(resource_type, fhir_id, narrow).first()
     if row is None:
         raise ResourceNotFound(f"{resource_type}/{fhir_id} is not known")
     return row
+
+
+_CURRENT = PreparedLookup(Resource, "resource_type", "fhir_id")
 
 
 def _current_rows(resource_type, fhir_id, narrow=None):

@@ -23,6 +23,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_application_model
 
 from . import jwks
+from .clients import get_app
 from .conf import absolute_url
 from .jwks import ALGORITHMS
 from .models import UsedAssertion
@@ -106,8 +107,7 @@ def _claimed_issuer(claims, client_id):
 
 def _load_app(client_id):
     SmartApp = get_application_model()
-    # PostgreSQL refuses to compare a NUL byte, and no client id has one.
-    app = None if "\x00" in client_id else SmartApp.objects.filter(client_id=client_id).first()
+    app = get_app(client_id)
     if app is None:
         raise InvalidAssertion(f"client_assertion iss {client_id!r} is not a registered client")
     if not app.is_active:
