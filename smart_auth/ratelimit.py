@@ -22,7 +22,11 @@ limits must be exact.
 `acquire` takes one request from a budget before the work; `check` only asks whether any is
 left, for requests charged after their outcome is known (the token endpoint charges successes
 to the app and failures to the address): those can overshoot a limit by the requests in
-flight at the moment it runs out.
+flight at the moment it runs out. A `check` that found room trusts it for
+`ROOM_TRUSTED_SECONDS` without asking the cache again, until this process charges that budget
+itself (the token endpoint's address budget, for an address that never fails, then costs one
+cache read a second rather than one a request); a budget others use up in that time is
+refused here at most that much later.
 
 Per-app limits (SmartApp.token_rate_limit / api_rate_limit) are read once per lease from the
 shared cache, which a save or delete of the app clears (else it expires after
@@ -61,6 +65,8 @@ APP_RATES_SECONDS = 300
 # A budget found used up is refused without asking the cache for this long; then the cache
 # (and the app's limit, perhaps raised meanwhile) is asked again.
 RECHECK_SECONDS = 5
+# A budget a `check` found room in is trusted this long without asking the cache again.
+ROOM_TRUSTED_SECONDS = 1
 # Local bookkeeping is pruned of past windows when it holds more identities than this.
 MAX_LOCAL_ENTRIES = 10_000
 
@@ -122,6 +128,8 @@ class _Pool:
     # When the shared counter last said the window is used up (refused locally until then
     # plus RECHECK_SECONDS, so a raised limit takes effect without waiting for the window).
     exhausted_at: float | None = None
+    # When a `check` last found room in the shared counter, until this process charges it.
+    room_seen_at: float | None = None
 
     def retry_after(self, now):
         return max(1, math.ceil((self.window + 1) * self.rate.seconds - now))
@@ -160,6 +168,7 @@ def acquire(scope, identity, rate, now=None):
     granted = _take_from_shared(scope, identity, window, rate, now)
     with _local.lock:
         pool = _pool(scope, identity, rate, window, now)
+        pool.room_seen_at = None
         if granted == 0:
             pool.exhausted_at = now
             return Decision(False, pool.retry_after(now))
@@ -178,11 +187,13 @@ def check(scope, identity, rate, now=None):
         return answer
     rate = rate() if callable(rate) else rate
     window = int(now // rate.seconds)
-    if (cache.get(_counter_key(scope, identity, rate, window)) or 0) < rate.count:
-        return Decision(True)
+    room = (cache.get(_counter_key(scope, identity, rate, window)) or 0) < rate.count
     with _local.lock:
         pool = _pool(scope, identity, rate, window, now)
-        pool.exhausted_at = now
+        if room:
+            pool.room_seen_at, pool.exhausted_at = now, None
+            return Decision(True)
+        pool.room_seen_at, pool.exhausted_at = None, now
         return Decision(False, pool.retry_after(now))
 
 
@@ -197,6 +208,12 @@ def _local_answer(scope, identity, now, *, take):
         return Decision(True)
     if pool.exhausted_at is not None and now - pool.exhausted_at < RECHECK_SECONDS:
         return Decision(False, pool.retry_after(now))
+    if (
+        not take
+        and pool.room_seen_at is not None
+        and now - pool.room_seen_at < ROOM_TRUSTED_SECONDS
+    ):
+        return Decision(True)
     return None
 
 

@@ -119,6 +119,50 @@ def test_a_check_takes_nothing_from_the_budget():
     assert not refused.allowed and refused.retry_after == 30
 
 
+@pytest.fixture
+def cache_reads(monkeypatch):
+    """The keys `check` reads from the shared cache."""
+    reads = []
+    real_get = ratelimit.cache.get
+
+    def get(key, *args, **kwargs):
+        reads.append(key)
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(ratelimit.cache, "get", get)
+    return reads
+
+
+def use_up_elsewhere(scope, identity, rate):
+    """Another process spends the whole window's budget."""
+    with process(ratelimit._LocalState()):
+        while allowed(scope, identity, rate):
+            pass
+
+
+@pytest.mark.django_db
+def test_room_found_by_a_check_is_trusted_for_a_second(cache_reads):
+    rate = Rate(5, 60)
+    assert check("test", "address-a", rate, now=NOW).allowed
+    assert check("test", "address-a", rate, now=NOW + 0.5).allowed
+    assert len(cache_reads) == 1  # the second check asked nobody
+
+    use_up_elsewhere("test", "address-a", rate)
+    assert check("test", "address-a", rate, now=NOW + 0.9).allowed  # not seen yet
+    refused = check("test", "address-a", rate, now=NOW + ratelimit.ROOM_TRUSTED_SECONDS)
+    assert not refused.allowed  # asked again: the budget is gone
+
+
+@pytest.mark.django_db
+def test_charging_a_budget_ends_the_trust_in_its_room():
+    """Failures charged by this process are counted exactly: the next check asks again."""
+    rate = Rate(2, 60)
+    for attempt in range(2):
+        assert check("test", "address-b", rate, now=NOW + attempt / 10).allowed
+        assert allowed("test", "address-b", rate, now=NOW + attempt / 10)
+    assert not check("test", "address-b", rate, now=NOW + 0.3).allowed
+
+
 @pytest.mark.django_db
 def test_the_rate_of_a_lease_is_looked_up_only_when_a_lease_is_taken():
     calls = []
