@@ -108,6 +108,8 @@ def product_env(*, port, database_url, cache_url, key_file):
         "DATABASE_URL": database_url,
         "SMART_SIGNING_KEY_FILE": str(key_file),
         "LOG_LEVEL": "WARNING",
+        # Not the checkout's staticfiles/: the test suite would serve (and scan) them after.
+        "STATIC_ROOT": str(SCRATCH / "static"),
     }
     if cache_url:
         env["CACHE_URL"] = cache_url
