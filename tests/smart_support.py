@@ -27,6 +27,7 @@ from fhir_api import store
 from smart_auth.keys import key_ring
 from smart_auth.models import FhirUser
 from smart_auth.serializers import clear_secret, set_new_secret
+from smart_auth.tokens import default_token_signer
 
 REDIRECT_URI = "https://app.example.org/callback"
 SmartApp = get_application_model()
@@ -34,10 +35,13 @@ SmartApp = get_application_model()
 
 @pytest.fixture(autouse=True)
 def fresh_key_ring():
-    """Each test's database starts without keys; forget any key cached by an earlier test."""
+    """Each test's database starts without keys; forget any key cached by an earlier test,
+    and the tokens verified with them."""
     key_ring.clear()
+    default_token_signer.verified.clear()
     yield
     key_ring.clear()
+    default_token_signer.verified.clear()
 
 
 @pytest.fixture

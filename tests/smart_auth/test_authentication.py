@@ -14,7 +14,8 @@ from rest_framework.test import APIRequestFactory
 from fhir_api.policy import AccessPolicy
 from smart_auth import keys
 from smart_auth.authentication import SmartBearerAuthentication
-from smart_auth.tokens import default_token_signer
+from smart_auth.grants import do_revoke_app_tokens
+from smart_auth.tokens import InvalidToken, VerifiedTokens, default_token_signer
 from tests.smart_support import claims_of, fhir_get, full_launch
 
 pytestmark = pytest.mark.django_db
@@ -154,3 +155,68 @@ def test_a_revoked_or_inactive_credential_fails_the_check(patient_user, public_a
 def test_staff_sessions_still_use_the_fhir_api(client, admin_user, patient_record):
     client.force_login(admin_user)
     assert client.get(f"/fhir/Patient/{patient_record}").status_code == 200
+
+
+# --- Verified tokens remembered ---------------------------------------------------------------
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Counts RS256 verifications (jwt.decode calls in smart_auth.tokens)."""
+    calls = []
+    real_decode = jwt.decode
+
+    def decode(*args, **kwargs):
+        calls.append(1)
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr("smart_auth.tokens.jwt.decode", decode)
+    return calls
+
+
+def test_a_token_seen_again_is_not_verified_again_but_still_checked(
+    patient_user, public_app, decodes
+):
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    for _ in range(3):
+        assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 200
+    assert len(decodes) == 1
+    do_revoke_app_tokens(public_app)  # the revocation record is read on every request
+    assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 401
+
+
+def test_a_remembered_token_expires_on_time(patient_user, public_app, monkeypatch):
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 200
+    expired_at = claims_of(token["access_token"])["exp"] + 31  # past the 30 s leeway
+    monkeypatch.setattr("smart_auth.tokens.time.time", lambda: expired_at)
+    response = fhir_get("/fhir/Patient/pat-1", token["access_token"])
+    assert_unauthorized(response)
+    assert "expired" in response["WWW-Authenticate"]
+
+
+def test_a_remembered_token_of_a_key_no_longer_published_is_refused(
+    patient_user, public_app, monkeypatch
+):
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    assert fhir_get("/fhir/Patient/pat-1", token["access_token"]).status_code == 200
+    monkeypatch.setattr(keys.key_ring, "verification_key", lambda kid: None)
+    response = fhir_get("/fhir/Patient/pat-1", token["access_token"])
+    assert_unauthorized(response)
+    assert "not signed by a key of this server" in response["WWW-Authenticate"]
+
+
+def test_a_token_remembered_for_one_audience_is_not_for_another(patient_user, public_app):
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    assert default_token_signer.verify_access_token(token["access_token"])["patient"] == "pat-1"
+    with pytest.raises(InvalidToken, match="not meant for this server"):
+        default_token_signer.verify_admin_token(token["access_token"])
+
+
+def test_the_memory_of_verified_tokens_is_bounded():
+    remembered = VerifiedTokens(size=2)
+    for name in ("a", "b", "a", "c"):  # "a" used again: "b" is the least recently used
+        if remembered.get(name, ()) is None:
+            remembered.add(name, (), "kid", {})
+    assert remembered.get("a", ()) and remembered.get("c", ())
+    assert remembered.get("b", ()) is None
