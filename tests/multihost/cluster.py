@@ -91,6 +91,7 @@ class Cluster:
             "SMART_SIGNING_KEY_FILE": str(key_file),
             "DEMO_PASSWORD": DEMO_PASSWORD,
             "LOG_LEVEL": "WARNING",
+            "STATIC_ROOT": str(self.folder / "static"),  # not the checkout's staticfiles/
         }
 
     def start(self):
