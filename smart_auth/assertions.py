@@ -15,6 +15,7 @@ near the number of assertions of the last few minutes without a scheduled job.
 
 import hashlib
 import secrets
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 import jwt
@@ -168,8 +169,12 @@ def record_jti(client_id, jti, exp):
     checksum = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()
     expires = datetime.fromtimestamp(exp + LEEWAY, UTC)
     now = timezone.now()
+    # Inside a transaction a clash must roll back to a savepoint; outside one (the token
+    # endpoint's client_credentials) the INSERT stands alone and a transaction would only add
+    # BEGIN and COMMIT.
+    inside = transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
+        with transaction.atomic() if inside else nullcontext():
             UsedAssertion.objects.create(checksum=checksum, expires=expires)
     except IntegrityError:
         reused = UsedAssertion.objects.filter(checksum=checksum, expires__lte=now).update(

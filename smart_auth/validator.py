@@ -263,6 +263,14 @@ class SmartValidator(OAuth2Validator):
 
     # --- Issuing tokens -----------------------------------------------------------------
 
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        """DOT's, without its transaction for a backend service's token: that is one INSERT
+        (no refresh token to rotate or revoke), atomic by itself, and BEGIN and COMMIT would
+        add two round trips to every client_credentials request."""
+        if request.grant_type == "client_credentials" and "refresh_token" not in token:
+            return self._save_bearer_token(token, request, *args, **kwargs)
+        return super().save_bearer_token(token, request, *args, **kwargs)
+
     def _save_bearer_token(self, token, request, *args, **kwargs):
         """Add the SMART response fields; keep a refresh token only with offline/online access."""
         context = getattr(request, "smart_context", None)

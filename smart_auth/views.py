@@ -6,6 +6,8 @@ The pages a person meets (sign in, consent, patient picker, Connected apps, EHR 
 (`CONSENT_URL_NAME`, `ERROR_TEMPLATE`), so smart_auth never imports consent.
 """
 
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
@@ -184,13 +186,14 @@ class AuditedMixin:
 
 
 class SmartTokenView(AuditedMixin, TokenView):
-    """/smart/token: DOT's token endpoint, run as one transaction.
+    """/smart/token: DOT's token endpoint, a code or refresh exchange run as one transaction.
 
     The whole exchange (validate the code, issue tokens, consume the code) commits or rolls
     back together, and the Grant row stays locked meanwhile (SmartValidator.validate_code), so a
-    code is redeemed once even when two requests race. Grants: authorization_code,
-    refresh_token, and client_credentials for backend services; clients authenticate with a
-    secret or a private_key_jwt assertion (SmartValidator.authenticate_client).
+    code is redeemed once even when two requests race. client_credentials writes one row (and
+    a private_key_jwt's jti first, which is spent either way), so it runs without one: a
+    transaction would only add round trips. Clients authenticate with a secret or a
+    private_key_jwt assertion (SmartValidator.authenticate_client).
     """
 
     record_audit = staticmethod(audit.record_token_request)
@@ -205,7 +208,8 @@ class SmartTokenView(AuditedMixin, TokenView):
                 + ", ".join(SUPPORTED_GRANT_TYPES),
             }
             return JsonResponse(body, status=400, headers=NO_STORE)
-        with transaction.atomic():
+        atomic = nullcontext() if grant_type == "client_credentials" else transaction.atomic()
+        with atomic:
             response = super().post(request, *args, **kwargs)
         _no_store(response)
         return response
