@@ -4,7 +4,7 @@ Each search parameter becomes a `Q` (one index subquery, see token.py, string.py
 reference.py); repeated parameters are AND-ed and comma-separated values OR-ed. Access control
 passes its own `narrow` Q, which goes into the same SQL, so `total` and paging count only what
 the caller may see. A search costs a fixed number of queries whatever the result size: the
-count, the page (content loaded with one values_list) and one per _include/_revinclude.
+page with its total (content loaded with one values_list) and one per _include/_revinclude.
 
 Stored JSON is never parsed here: render_searchset embeds it in the Bundle as is.
 """
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 import orjson
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Window
 
 from fhir_api.exceptions import InvalidSearch
 from fhir_api.models import DateIndex, ReferenceIndex, Resource, StringIndex, TokenIndex
@@ -83,9 +83,7 @@ def run_search(resource_type, items, *, lenient, base_url, narrow=None, include_
     """
     base_url = base_url.rstrip("/")
     plan = parse_search(resource_type, items, lenient=lenient, base_url=base_url)
-    queryset = _matching(plan, narrow)
-    total = None if plan.total == "none" else queryset.count()
-    rows = _page(queryset, plan) if plan.count else []
+    rows, total = _page_and_total(_matching(plan, narrow), plan)
     has_next = len(rows) > plan.count
     rows = rows[: plan.count]
     return SearchResult(
@@ -301,11 +299,28 @@ def _matching(plan, narrow):
     return queryset.filter(narrow) if narrow is not None else queryset
 
 
-def _page(queryset, plan):
-    """(pk, fhir_id, content) for the page, plus one more row to tell whether a next page exists."""
+def _page_and_total(queryset, plan):
+    """(rows, total): (pk, fhir_id, content) for the page, plus one more row to tell whether
+    a next page exists, and the number of matches (None with _total=none).
+
+    One query: `COUNT(*) OVER ()` counts every match before LIMIT takes the page, which saves
+    a second query and its compilation (a quarter of a search's time under load). A separate
+    count runs only for a page that is empty past the first (or not asked for, _count=0).
+    """
+    wants_total = plan.total != "none"
+    if not plan.count:
+        return [], queryset.count() if wants_total else None
     ordered = queryset.alias(**_sort_aliases(plan)).order_by(*_ordering(plan))
-    rows = ordered.values_list("pk", "fhir_id", "content")
-    return list(rows[plan.offset : plan.offset + plan.count + 1])
+    columns = ["pk", "fhir_id", "content"]
+    if wants_total:
+        ordered = ordered.annotate(search_total=Window(Count("pk")))
+        columns.append("search_total")
+    rows = list(ordered.values_list(*columns)[plan.offset : plan.offset + plan.count + 1])
+    if not wants_total:
+        return rows, None
+    if rows:
+        return [row[:3] for row in rows], rows[0][3]
+    return [], queryset.count() if plan.offset else 0
 
 
 # Index table and (ascending, descending) column a sort key of each type reads.

@@ -213,6 +213,17 @@ def test_count_is_capped_and_zero_gives_the_total_only(patients):
     assert summary.total == 3 and summary.matches == []
 
 
+def test_the_total_counts_every_match_whatever_the_page(patients, django_assert_num_queries):
+    with django_assert_num_queries(1):  # the total comes with the page
+        first = search("Patient", "_count=1")
+    assert first.total == 3 and ids(first) == ["p1"]
+    with django_assert_num_queries(2):  # an empty page past the end counts on its own
+        past_the_end = search("Patient", "_count=1&_offset=10")
+    assert past_the_end.total == 3 and past_the_end.matches == []
+    nothing = search("Patient", "family=Nobody")
+    assert nothing.total == 0 and nothing.matches == []
+
+
 def test_total_none_skips_the_count(patients, django_assert_num_queries):
     with django_assert_num_queries(1):
         result = search("Patient", "_total=none")
@@ -334,7 +345,7 @@ def test_query_count_does_not_grow_with_results(patients, how_many, django_asser
     for number in range(how_many):
         add_observation(f"x{number}", "p1", "1234-5", "2020-01-01")
     query = f"patient=p1&code={LOINC}|1234-5&_count=100&_include=Observation:subject"
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):  # the page with its total, the _include
         result = search("Observation", query)
     assert result.total == len(result.matches) == how_many
     assert len(result.includes) == 1
