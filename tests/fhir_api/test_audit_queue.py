@@ -12,17 +12,9 @@ from django.db import connection
 
 from fhir_api import audit, audit_log, store
 from fhir_api.models import QueuedAuditEvent, Resource
+from tests.fhir_api.test_audit import OBSERVATION, PATIENT
 
 pytestmark = pytest.mark.django_db
-
-PATIENT = {"resourceType": "Patient", "id": "p1", "name": [{"family": "Lovelace"}]}
-OBSERVATION = {
-    "resourceType": "Observation",
-    "id": "o1",
-    "status": "final",
-    "code": {"text": "weight"},
-    "subject": {"reference": "Patient/p1"},
-}
 
 
 @pytest.fixture
