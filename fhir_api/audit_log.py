@@ -14,7 +14,7 @@ queue is logged at ERROR with the events themselves and never changes the respon
 
 `drain` moves queued events into the store, where they are searchable like any resource:
 - before the FHIR API reads anything that may show AuditEvents (`drain_before_reading`), so
-  the trail a reader sees is complete;
+  a reader sees every event queued before the read;
 - after a response has gone out, when this process queued events and has not drained for
   FHIR["AUDIT_DRAIN_SECONDS"] (`drain_if_due`, on `request_finished`);
 - on demand with `manage.py drain_audit_events`.
@@ -30,6 +30,7 @@ from contextvars import ContextVar
 import orjson
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 
 from . import store
 from .models import QueuedAuditEvent
@@ -138,26 +139,31 @@ DRAIN_BATCH = 500
 
 
 def drain(*, wait=True):
-    """Move every queued AuditEvent into the FHIR store, oldest first; returns how many.
+    """Move the AuditEvents queued so far into the FHIR store, oldest first; returns how many.
 
-    Each batch is one transaction: its events are stored and leave the queue together, or
-    stay queued. Concurrent drains never store an event twice (the queue rows are locked);
-    with `wait` a drain waits for batches others are moving, so once it returns every event
-    queued before it began is in the store. Without `wait` it skips them (background drains).
+    Only events queued before the drain began: under load the queue never empties, and a
+    reader must not wait for it to. Each batch is one transaction: its events are stored and
+    leave the queue together, or stay queued. Concurrent drains never store an event twice
+    (the queue rows are locked); with `wait` a drain waits for batches others are moving, so
+    once it returns every event queued before it began is in the store. Without `wait` it
+    skips them (background drains).
     """
+    last = QueuedAuditEvent.objects.aggregate(last=Max("id"))["last"]
     moved = 0
-    while True:
-        batch = _drain_batch(wait=wait)
+    while last is not None:
+        batch = _drain_batch(last, wait=wait)
         moved += batch
         # Waiting, a batch may come back short while others move rows: go on until none.
         if batch == 0 or (not wait and batch < DRAIN_BATCH):
-            return moved
+            break
+    return moved
 
 
-def _drain_batch(*, wait):
+def _drain_batch(last, *, wait):
     with transaction.atomic():
         queued = QueuedAuditEvent.objects.select_for_update(skip_locked=not wait)
-        rows = list(queued.order_by("id").values_list("id", "content")[:DRAIN_BATCH])
+        queued = queued.filter(id__lte=last).order_by("id")
+        rows = list(queued.values_list("id", "content")[:DRAIN_BATCH])
         if not rows:
             return 0
         store.do_create_many([_new_event(content) for _, content in rows])

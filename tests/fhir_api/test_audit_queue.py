@@ -100,6 +100,24 @@ def test_a_drain_keeps_the_order_events_were_recorded_in():
     assert order == [f"Patient/p{i}" for i in range(audit_log.DRAIN_BATCH + 3)]
 
 
+def test_a_drain_under_load_stops_at_what_was_queued_when_it_began(monkeypatch):
+    """Requests keep queueing while a drain runs; a reader's drain must still end."""
+    queue_reads(*(f"p{i}" for i in range(audit_log.DRAIN_BATCH + 1)))
+    store_them = store.do_create_many
+    batches = []
+
+    def while_requests_arrive(new_resources):
+        batches.append(len(new_resources))
+        assert len(batches) <= 3, f"the drain does not end: batches of {batches}"
+        stored = store_them(new_resources)
+        queue_reads("late")
+        return stored
+
+    monkeypatch.setattr(store, "do_create_many", while_requests_arrive)
+    assert audit_log.drain() == audit_log.DRAIN_BATCH + 1
+    assert QueuedAuditEvent.objects.count() == 2  # one late event per batch, left for later
+
+
 def test_a_failed_drain_leaves_every_event_queued(monkeypatch):
     queue_reads("p1", "p2")
 
