@@ -189,6 +189,8 @@ def check(scope, identity, rate, now=None):
     window = int(now // rate.seconds)
     room = (cache.get(_counter_key(scope, identity, rate, window)) or 0) < rate.count
     with _local.lock:
+        if room and not _has_room_for(scope, identity, now):
+            return Decision(True)  # not remembered: addresses seen once must not fill memory
         pool = _pool(scope, identity, rate, window, now)
         if room:
             pool.room_seen_at, pool.exhausted_at = now, None
@@ -224,6 +226,14 @@ def _pool(scope, identity, rate, window, now):
         _prune(now)
         pool = _local.pools[(scope, identity)] = _Pool(rate, window)
     return pool
+
+
+def _has_room_for(scope, identity, now):
+    """Whether this process keeps (or may start) a pool for `identity` (lock held)."""
+    if (scope, identity) in _local.pools:
+        return True
+    _prune(now)
+    return len(_local.pools) < MAX_LOCAL_ENTRIES
 
 
 def _prune(now):

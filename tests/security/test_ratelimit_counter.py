@@ -154,6 +154,18 @@ def test_room_found_by_a_check_is_trusted_for_a_second(cache_reads):
 
 
 @pytest.mark.django_db
+def test_room_is_remembered_for_a_bounded_number_of_identities(monkeypatch, cache_reads):
+    """Many addresses each seen once (a scan, a botnet) must not grow a worker's memory."""
+    monkeypatch.setattr(ratelimit, "MAX_LOCAL_ENTRIES", 3)
+    rate = Rate(5, 60)
+    for number in range(10):
+        assert check("test", f"address-{number}", rate, now=NOW).allowed
+    assert len(ratelimit._local.pools) == 3
+    assert check("test", "address-9", rate, now=NOW + 0.1).allowed  # forgotten: asks again
+    assert len(cache_reads) == 11
+
+
+@pytest.mark.django_db
 def test_charging_a_budget_ends_the_trust_in_its_room():
     """Failures charged by this process are counted exactly: the next check asks again."""
     rate = Rate(2, 60)
