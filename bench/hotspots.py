@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.harness import ROOT
-from bench.loadgen import probe, run_wrk
+from bench.loadgen import drive, probe
 
 PY_SPY = ROOT / ".venv" / "bin" / "py-spy"
 TOP = 25
@@ -51,14 +51,7 @@ def profile(workload, ctx, running, args, folder):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    result = run_wrk(
-        server.url,
-        prepared.script,
-        prepared.args,
-        seconds=seconds,
-        connections=args.connections,
-        threads=args.threads,
-    )
+    result = drive(server.url, prepared, seconds, args)
     spy.wait()
     print(
         f"\n## {workload.label}: {result.rps:,.0f} req/s under py-spy, p50 {result.p50_ms:.1f} ms"

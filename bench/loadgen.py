@@ -71,6 +71,19 @@ def probe(base_url, request_line):
     return f"HTTP {response.status}: {content[:300].decode(errors='replace')}"
 
 
+def drive(url, prepared, seconds, options):
+    """wrk with a prepared workload's script and arguments, at the run's --connections and
+    --threads (`options`: bench/run.py's parsed arguments)."""
+    return run_wrk(
+        url,
+        prepared.script,
+        prepared.args,
+        seconds=seconds,
+        connections=options.connections,
+        threads=options.threads,
+    )
+
+
 def run_wrk(url, script, args, *, seconds, connections, threads):
     """Run wrk against `url` for `seconds` with a script of bench/wrk and its arguments."""
     command = [

@@ -36,7 +36,7 @@ from datetime import datetime  # noqa: E402
 import orjson  # noqa: E402
 
 from bench import dataset, fixtures, harness, servers, workloads  # noqa: E402
-from bench.loadgen import probe, require_wrk, run_wrk  # noqa: E402
+from bench.loadgen import drive, probe, require_wrk  # noqa: E402
 from bench.report import Results, machine, table, versions, write  # noqa: E402
 
 
@@ -237,14 +237,7 @@ def run_once(workload, args, ctx, running, results, seconds, record=True):
         print(f"  {workload.name}: {error}", flush=True)
         results.fail(workload.name, error)
         return
-    result = run_wrk(
-        server.url,
-        prepared.script,
-        prepared.args,
-        seconds=seconds,
-        connections=args.connections,
-        threads=args.threads,
-    )
+    result = drive(server.url, prepared, seconds, args)
     result.resources_per_request = prepared.resources_per_request
     print(
         f"  {workload.name}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.1f} ms, "
@@ -263,14 +256,7 @@ def memory(args, ctx, product, results, chunk_seconds=15):
     samples, total = [], 0
     while total < target:
         prepared = workloads.fhir_read(ctx, 0)
-        result = run_wrk(
-            product.url,
-            prepared.script,
-            prepared.args,
-            seconds=chunk_seconds,
-            connections=args.connections,
-            threads=args.threads,
-        )
+        result = drive(product.url, prepared, chunk_seconds, args)
         total += result.requests
         samples.append((total, max(servers.rss_mb(pid) for pid in pids)))
         print(f"  {total:,} reads, {result.rps:,.0f} req/s: {samples[-1][1]:.1f} MB", flush=True)
