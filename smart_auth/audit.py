@@ -184,7 +184,7 @@ def token_request_event(request, response, *, client_id=None):
         outcome=outcome_of(status),
         outcome_desc=_oauth_error(body, status),
         client_id=client_id,
-        username=_token_username(claims),
+        username=_token_username(claims, getattr(request, "smart_token_user", None)),
         fhir_user=claims.get("fhirUser"),
         patient=body.get("patient"),
         address=audit_log.client_address(request),
@@ -340,11 +340,14 @@ def _verified_claims(token):
         return {}
 
 
-def _token_username(claims):
+def _token_username(claims, known_user=None):
     """The username behind a token's `sub`, or None for a backend-services token, whose
-    `sub` is its client id (no person, and no user lookup)."""
+    `sub` is its client id (no person, and no user lookup). `known_user`: the user the token
+    was just issued to (note_token_user), when that is who `sub` names: no lookup either."""
     if claims.get("sub") == claims.get("client_id"):
         return None
+    if known_user is not None and str(known_user.pk) == claims.get("sub"):
+        return known_user.get_username()
     return _username(claims.get("sub"))
 
 
@@ -366,6 +369,14 @@ def _name_of(user):
 
 
 # --- Recording (never raises: a failure is logged by fhir_api.audit) -----------------------
+
+
+def note_token_user(user):
+    """Remember on the request being handled whom the token being issued is for, so that
+    its AuditEvent names them without reading the user again."""
+    request = audit_log.current_request()
+    if request is not None:
+        request.smart_token_user = user
 
 
 def record_token_request(request, response, *, client_id=None):

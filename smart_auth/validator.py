@@ -22,6 +22,7 @@ What it adds, each in the hook DOT and oauthlib call for it:
 
 import hashlib
 import json
+from datetime import timedelta
 from importlib import import_module
 
 from django.conf import settings
@@ -34,16 +35,20 @@ from oauth2_provider.models import (
     get_grant_model,
     get_id_token_model,
     get_refresh_token_model,
+    refresh_token_expire_timedelta,
 )
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
+from . import audit
 from .assertions import InvalidAssertion, verify_client_assertion
 from .clients import get_app
 from .conf import get_fhir_base, get_issuer
 from .grants import do_revoke_authorization
 from .launch import token_response_fields
 from .models import LaunchContext
+from .redemption import consume_grant, live_refresh_token, locked_grant, retire_refresh_token
 from .registration import SECRET_METHODS
 from .scopes import filter_registered, has_refresh_access
 from .tokens import default_token_signer
@@ -167,25 +172,26 @@ class SmartValidator(OAuth2Validator):
 
     # --- Code exchange ------------------------------------------------------------------
 
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        """oauthlib's first question about a code (is it an OpenID one?) reads the Grant for
+        the whole exchange: locked, with its user and LaunchContext (`redemption.py`)."""
+        grant = self._locked_grant(code, request)
+        return grant.scope.split() if grant is not None else []
+
     def validate_code(self, client_id, code, client, request, *args, **kwargs):
-        """Lock the Grant for the rest of the exchange; a used code revokes what it issued.
+        """The Grant stays locked for the rest of the exchange; a used code revokes what it
+        issued.
 
         SmartTokenView wraps the exchange in one transaction, so on PostgreSQL a second request
         with the same code waits here until the first commits, then finds the Grant gone.
         """
-        grant = (
-            Grant.objects.select_for_update(of=("self",))
-            .select_related("user")
-            .filter(code=code, application=client)
-            .first()
-        )
-        if grant is None:
+        grant = self._locked_grant(code, request)
+        if grant is None or grant.application_id != client.pk:
             self._revoke_if_replayed(code, client)
             return False
-        context = LaunchContext.objects.filter(grant=grant).first()
+        context = getattr(grant, "smart_context", None)
         if grant.is_expired() or context is None or not grant.user.is_active:
             return False
-        request.smart_grant = grant
         request.smart_context = context
         request.scopes = grant.scope.split(" ")
         request.user = grant.user
@@ -203,10 +209,11 @@ class SmartValidator(OAuth2Validator):
             do_revoke_authorization(context)
 
     def _locked_grant(self, code, request):
+        """The Grant `code` names, read and locked once per exchange (None if there is none)."""
         grant = getattr(request, "smart_grant", None)
-        if grant is not None and grant.code == code:
-            return grant
-        return Grant.objects.get(code=code, application=request.client)
+        if grant is None or grant.code != code:
+            grant = request.smart_grant = locked_grant(code)
+        return grant
 
     def get_code_challenge(self, code, request):
         return self._locked_grant(code, request).code_challenge or None
@@ -227,13 +234,8 @@ class SmartValidator(OAuth2Validator):
     def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
         """Delete the Grant but remember the code was redeemed, and for which token."""
         grant = self._locked_grant(code, request)
-        LaunchContext.objects.filter(grant=grant).update(
-            redeemed_at=timezone.now(),
-            grant=None,
-            access_token=getattr(request, "smart_access_token", None),
-        )
-        deleted, _ = Grant.objects.filter(pk=grant.pk).delete()
-        if not deleted:
+        access_token = getattr(request, "smart_access_token", None)
+        if not consume_grant(grant, request.smart_context, access_token):
             raise errors.InvalidGrantError(request=request)
 
     # --- Refresh ------------------------------------------------------------------------
@@ -241,10 +243,18 @@ class SmartValidator(OAuth2Validator):
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         """DOT's checks (rotation, reuse protection), then the authorization's context.
 
+        A live refresh token is read once, locked, with its user, app and access token
+        (`redemption.py`), and checked here as DOT checks one. DOT's own method handles an
+        unknown or revoked one: it decides the grace period and revokes the family on reuse.
         An online_access refresh token is refused once the login session that approved it
         has ended (logout, expiry, or a new login).
         """
-        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+        live = live_refresh_token(refresh_token)
+        if live is None:
+            valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+        else:
+            valid = _accept_live_refresh_token(live, refresh_token, client, request)
+        if not valid:
             return False
         family = request.refresh_token_instance.token_family
         context = LaunchContext.objects.filter(family=family).first() if family else None
@@ -254,6 +264,7 @@ class SmartValidator(OAuth2Validator):
             RefreshToken.revoke_family(family)
             return False
         request.smart_context = context
+        request.smart_locked_refresh_token = live
         return True
 
     def get_original_scopes(self, refresh_token, request, *args, **kwargs):
@@ -264,10 +275,17 @@ class SmartValidator(OAuth2Validator):
     # --- Issuing tokens -----------------------------------------------------------------
 
     def save_bearer_token(self, token, request, *args, **kwargs):
-        """DOT's, without its transaction for a backend service's token: that is one INSERT
-        (no refresh token to rotate or revoke), atomic by itself, and BEGIN and COMMIT would
-        add two round trips to every client_credentials request."""
-        if request.grant_type == "client_credentials" and "refresh_token" not in token:
+        """DOT's, without its own transaction when one is open or none is needed.
+
+        SmartTokenView runs a code or refresh exchange in one transaction already, and DOT's
+        savepoint inside it would add two statements. Nothing in `_save_bearer_token` raises an
+        OAuth error after it has written, so there is nothing partial to roll back. A backend
+        service's token is a single INSERT (no refresh token to rotate or revoke), so it needs
+        no transaction at all.
+        """
+        if transaction.get_connection(router.db_for_write(AccessToken)).in_atomic_block or (
+            request.grant_type == "client_credentials" and "refresh_token" not in token
+        ):
             return self._save_bearer_token(token, request, *args, **kwargs)
         return super().save_bearer_token(token, request, *args, **kwargs)
 
@@ -283,7 +301,34 @@ class SmartValidator(OAuth2Validator):
                 request.refresh_token_instance = None
         if context is not None:
             token.update(token_response_fields(context, token["scope"]))
-        super()._save_bearer_token(token, request, *args, **kwargs)
+        if self._rotates_locked_refresh_token(token, request):
+            self._rotate_refresh_token(token, request)
+        else:
+            super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def _rotates_locked_refresh_token(self, token, request):
+        previous = getattr(request, "refresh_token_instance", None)
+        return (
+            previous is not None
+            and previous is getattr(request, "smart_locked_refresh_token", None)
+            and "refresh_token" in token
+            and self.rotate_refresh_token(request)
+        )
+
+    def _rotate_refresh_token(self, token, request):
+        """DOT's rotation of a live refresh token (`_save_bearer_token`), for the one that
+        validate_refresh_token read and locked: retire it and its access token, then issue the
+        new pair. DOT would lock and read both rows again first."""
+        self._check_and_set_request_resource(request)
+        previous = request.refresh_token_instance
+        lifetime = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+        expires = timezone.now() + timedelta(seconds=lifetime)
+        retire_refresh_token(previous, request.smart_context)
+        request.refresh_token_instance = None
+        access_token = self._create_access_token(
+            expires, request, token, source_refresh_token=previous
+        )
+        self._create_refresh_token(request, token["refresh_token"], access_token, previous)
 
     def _create_access_token(self, expires, request, token, source_refresh_token=None):
         """DOT's, but linking the IDToken row `finalize_id_token` just saved, instead of
@@ -299,6 +344,8 @@ class SmartValidator(OAuth2Validator):
         )
         self._set_token_value(access_token, token["access_token"])
         access_token.save()
+        if request.user is not None:
+            audit.note_token_user(request.user)
         if request.grant_type == "authorization_code":
             request.smart_access_token = access_token
         return access_token
@@ -341,8 +388,7 @@ class SmartValidator(OAuth2Validator):
         if "nonce" not in id_token and request.nonce:
             id_token["nonce"] = request.nonce
         signed = default_token_signer.sign(dict(id_token))
-        with transaction.atomic(using=router.db_for_write(IDToken)):
-            row = self._save_id_token(id_token["jti"], request, expiration_time)
+        row = self._save_id_token(id_token["jti"], request, expiration_time)  # one INSERT
         request.access_token = row
         request.id_token = row
         return signed
@@ -403,6 +449,22 @@ def _backend_scopes(requested, registered, request):
             request=request,
         )
     return granted
+
+
+def _accept_live_refresh_token(refresh_token, value, client, request):
+    """DOT's checks of an unrevoked refresh token (validate_refresh_token), on the row
+    `redemption.live_refresh_token` read: it must still have its access token, not be past
+    REFRESH_TOKEN_EXPIRE_SECONDS after that token's expiry, and belong to `client`."""
+    access_token = refresh_token.access_token
+    if access_token is None:
+        return False
+    lifetime = refresh_token_expire_timedelta()
+    if lifetime and access_token.expires + lifetime <= timezone.now():
+        return False
+    request.user = refresh_token.user
+    request.refresh_token = value
+    request.refresh_token_instance = refresh_token
+    return refresh_token.application_id == client.pk
 
 
 def _session_alive(context):

@@ -9,6 +9,7 @@ import functools
 import hashlib
 import http.server
 import json
+import re
 import secrets
 import threading
 import time
@@ -250,6 +251,16 @@ def full_launch(user, app, scope, *, secret=None, approve=None, patient=None):
     response = exchange(Client(), launch, code_from(url, launch), secret=secret)
     assert response.status_code == 200, response.content
     return launch, response.json()
+
+
+def statements_of(captured):
+    """(verb, first table) of each SQL statement a CaptureQueriesContext saw, leaving out the
+    rate limiter's cache table (Redis in production)."""
+    return [
+        (query["sql"].split()[0], *re.findall(r'"(\w+)"', query["sql"])[:1])
+        for query in captured.captured_queries
+        if "django_cache" not in query["sql"]
+    ]
 
 
 def claims_of(token):

@@ -4,7 +4,6 @@ and searches the FHIR API with it. Every way the assertion can be wrong is `inva
 (401, RFC 6749 §5.2 JSON naming the check that failed). Real RSA and EC keys."""
 
 import base64
-import re
 import time
 
 import pytest
@@ -26,6 +25,7 @@ from tests.smart_support import (
     public_jwk,
     sign_assertion,
     signing_key,
+    statements_of,
     token_request,
 )
 
@@ -484,12 +484,7 @@ def test_a_token_request_costs_three_statements_and_no_transaction(
     with CaptureQueriesContext(connection) as context:
         response = backend_token_request(Client(), assertion_for(service))
     assert response.status_code == 200
-    statements = [
-        (query["sql"].split()[0], *re.findall(r'"(\w+)"', query["sql"])[:1])
-        for query in context.captured_queries
-        if "django_cache" not in query["sql"]
-    ]
-    assert statements == [
+    assert statements_of(context) == [
         ("SELECT", "smart_auth_smartapp"),
         ("INSERT", "smart_auth_usedassertion"),
         ("INSERT", "oauth2_provider_accesstoken"),
