@@ -22,6 +22,9 @@ DATA = SCRATCH / "data"
 # Seeds of the files that are not part of the stored data set.
 WRITE_SEED = 900_000
 IMPORT_SEED = 910_000
+# Patients in each bulk import measured: about 9,000 resources, so that starting the worker
+# processes is not much of the time.
+IMPORT_PATIENTS = 200
 IMPORTED = re.compile(r"Imported (\d+) resources from \d+ files in ([\d.]+) s")
 
 
@@ -68,24 +71,22 @@ def _write_chunk(folder, seed, patients=CHUNK):
 
 
 def load(env, folders, jobs=2):
-    """Import `folders` with `jobs` parallel import_fhir processes: (resources, seconds)."""
-    shares = [folders[i::jobs] for i in range(jobs) if folders[i::jobs]]
+    """Import `folders` with `import_fhir --jobs`: (resources, seconds)."""
     started = time.perf_counter()
-    processes = [_start_import(env, share) for share in shares]
-    stored = sum(_imported(process)[0] for process in processes)
+    stored, _seconds = _imported(_start_import(env, folders, jobs))
     return stored, time.perf_counter() - started
 
 
-def import_rate(env, folder):
-    """One import_fhir run of `folder`: resources per second, as the command reports it
-    (its own timing, without the interpreter's start-up)."""
-    stored, seconds = _imported(_start_import(env, [folder]))
+def import_rate(env, folder, jobs=2):
+    """One `import_fhir --jobs` run of `folder`: resources per second, as the command reports
+    it (its own timing, without the interpreter's start-up)."""
+    stored, seconds = _imported(_start_import(env, [folder], jobs))
     return stored / seconds
 
 
-def _start_import(env, folders):
+def _start_import(env, folders, jobs):
     return subprocess.Popen(
-        [str(PYTHON), "manage.py", "import_fhir", *map(str, folders)],
+        [str(PYTHON), "manage.py", "import_fhir", "--jobs", str(jobs), *map(str, folders)],
         cwd=ROOT,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,

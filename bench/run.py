@@ -55,7 +55,9 @@ def parse_args():
     parser.add_argument("--memory-requests", type=int, default=100_000, help="per worker; 0: skip")
     parser.add_argument("--only", default="", help="comma-separated workload names")
     parser.add_argument("--profile", default="", help="comma-separated workloads to profile")
-    parser.add_argument("--jobs", type=int, default=2, help="parallel import_fhir processes")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="import_fhir --jobs (files loaded at a time)"
+    )
     parser.add_argument("--port", type=int, default=8101, help="product; bare +1, peer +2")
     parser.add_argument(
         "--synchronous-commit",
@@ -274,13 +276,13 @@ def memory(args, ctx, product, results, chunk_seconds=15):
 def bulk_import(args, env, results):
     rates = []
     for number in range(args.rounds):
-        folder = dataset.chunk(dataset.IMPORT_SEED + number)
-        rates.append(dataset.import_rate(env, folder))
+        folder = dataset.chunk(dataset.IMPORT_SEED + number, dataset.IMPORT_PATIENTS)
+        rates.append(dataset.import_rate(env, folder, args.jobs))
         print(f"  import: {rates[-1]:,.0f} resources/s", flush=True)
     results.add_row(
         "Bulk import (import_fhir, transaction Bundles)",
         f"{statistics.median(rates):,.0f} resources/s",
-        f"{len(rates)} runs of {dataset.CHUNK} patients: "
+        f"{len(rates)} runs of {dataset.IMPORT_PATIENTS} patients: "
         + " / ".join(f"{rate:,.0f}" for rate in rates),
     )
 
@@ -299,8 +301,8 @@ def describe(args, stored, load_seconds, load_averages):
         gunicorn += f" x {args.worker_threads} threads"
     return "\n".join(
         [
-            f"Scale {args.scale}: {stored:,} resources loaded by import_fhir ({args.jobs} "
-            f"processes) in {load_seconds:,.0f} s ({stored / load_seconds:,.0f} resources/s); "
+            f"Scale {args.scale}: {stored:,} resources loaded by import_fhir --jobs {args.jobs} "
+            f"in {load_seconds:,.0f} s ({stored / load_seconds:,.0f} resources/s); "
             f"{final:,} stored at the end (audit events and writes included).",
             f"{gunicorn}; {cache}; PostgreSQL synchronous_commit {args.synchronous_commit}; "
             f"wrk {args.threads} threads, {args.connections} connections, "

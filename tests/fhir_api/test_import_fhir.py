@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from fhir_api import store
 from fhir_api.exceptions import FhirError
@@ -165,3 +166,33 @@ def _without_version(resource):
     if meta:
         resource["meta"] = meta
     return resource
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="forked processes need a database of their own connections (an in-memory SQLite "
+    "test database lives in this process only)",
+)
+def test_jobs_load_files_in_parallel_with_the_same_outcome(tmp_path):
+    for number in range(4):
+        write_json(tmp_path / f"bundle-{number}.json", transaction_bundle(value=f"{70 + number}"))
+    write_json(tmp_path / "bad.json", transaction_bundle(value="heavy"))
+    out, err, error = import_fhir(tmp_path, "--jobs", "2")
+    assert error is not None
+    assert f"{tmp_path / 'bad.json'}: Bundle.entry[1]:" in err
+    assert "Imported 8 resources from 5 files" in out and "2 failed" in out
+    assert Resource.objects.filter(resource_type="Patient").count() == 4
+    values = [
+        json.loads(content)["valueQuantity"]["value"]
+        for content in Resource.objects.filter(resource_type="Observation").values_list(
+            "content", flat=True
+        )
+    ]
+    assert sorted(values) == ["70", "71", "72", "73"]
+
+
+def test_jobs_must_be_positive(tmp_path):
+    with pytest.raises(CommandError, match="--jobs must be 1 or more"):
+        call_command("import_fhir", str(tmp_path), "--jobs", "0")

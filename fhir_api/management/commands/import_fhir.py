@@ -13,8 +13,14 @@ validates, indexes and versions resources exactly as the API does:
 
 Folders are walked recursively in sorted order, taking *.json and *.ndjson files. Failures are
 reported as `file: position: message`, and the command exits non-zero if anything failed.
+
+`--jobs N` loads N files at a time, each in a process of its own: a file is still one unit
+(a transaction Bundle all or nothing), but files are not stored in order, so a file should not
+rely on another (a Bundle's references to resources of another file are not checked anyway).
 """
 
+import functools
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -22,6 +28,7 @@ from pathlib import Path
 import orjson
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 from tqdm import tqdm
 
 from fhir_api.bundles import process_bundle
@@ -44,30 +51,66 @@ class Command(BaseCommand):
             default=500,
             help="resources stored per database transaction for NDJSON and collections",
         )
+        parser.add_argument(
+            "--jobs",
+            type=int,
+            default=1,
+            help="files loaded at a time, each by a process of its own (default 1)",
+        )
 
-    def handle(self, *args, paths, batch_size, **options):
+    def handle(self, *args, paths, batch_size, jobs, **options):
+        if jobs < 1:
+            raise CommandError("--jobs must be 1 or more")
         files = list(find_files(paths))
-        importer = Importer(settings.FHIR["BASE_URL"], batch_size, self._report)
         started = time.perf_counter()
         with tqdm(total=sum(map(count_resources, files)), unit="res", disable=None) as progress:
             self.progress = progress
-            for path in files:
-                importer.load_file(path)
+            stored, failed = load_files(files, batch_size, jobs, self._report)
         seconds = time.perf_counter() - started
-        rate = importer.stored / seconds if seconds else 0.0
+        rate = stored / seconds if seconds else 0.0
         self.stdout.write(
-            f"Imported {importer.stored} resources from {len(files)} files in {seconds:.1f} s "
-            f"({rate:.0f} resources/s); {importer.failed} failed."
+            f"Imported {stored} resources from {len(files)} files in {seconds:.2f} s "
+            f"({rate:.0f} resources/s); {failed} failed."
         )
-        if importer.failed:
-            raise CommandError(f"{importer.failed} resources could not be imported (see above)")
+        if failed:
+            raise CommandError(f"{failed} resources could not be imported (see above)")
 
     def _report(self, message, count):
-        """Called by the importer after each unit of work: a failure message and/or progress."""
+        """Called after each unit of work: a failure message and/or progress."""
         if message:
             with tqdm.external_write_mode(file=sys.stderr):
                 self.stderr.write(message)
         self.progress.update(count)
+
+
+def load_files(files, batch_size, jobs, report):
+    """Load `files`, in this process or `jobs` at a time in forked ones: (stored, failed).
+
+    `report(message, count)` hears of every failure and every `count` resources dealt with,
+    as they happen in this process, and file by file from the others.
+    """
+    if jobs == 1 or len(files) < 2:
+        importer = Importer(settings.FHIR["BASE_URL"], batch_size, report)
+        for path in files:
+            importer.load_file(path)
+        return importer.stored, importer.failed
+    stored = failed = 0
+    load = functools.partial(load_file, batch_size=batch_size)
+    connections.close_all()  # a forked process must open a connection of its own
+    with multiprocessing.get_context("fork").Pool(min(jobs, len(files))) as pool:
+        for importer in pool.imap_unordered(load, files):
+            stored += importer.stored
+            failed += importer.failed
+            for message, count in importer.reports:
+                report(message, count)
+    return stored, failed
+
+
+def load_file(path, batch_size):
+    """Load one file in a forked process: the Importer holds its counts and reports."""
+    importer = Importer(settings.FHIR["BASE_URL"], batch_size)
+    importer.load_file(path)
+    return importer
 
 
 def find_files(paths):
@@ -101,15 +144,23 @@ class Importer:
     """Loads files one by one, counting what was stored and what failed.
 
     `report(message, count)` is told about every failure (message) and every `count`
-    resources dealt with, stored or not.
+    resources dealt with, stored or not. Without it they are kept in `reports`, to be told
+    by the process that forked this one.
     """
 
-    def __init__(self, base_url, batch_size, report):
+    def __init__(self, base_url, batch_size, report=None):
         self.base_url = base_url
         self.batch_size = batch_size
-        self.report = report
         self.stored = 0
         self.failed = 0
+        self.reports = []
+        self._tell = report
+
+    def report(self, message, count):
+        if self._tell is None:
+            self.reports.append((message, count))
+        else:
+            self._tell(message, count)
 
     def load_file(self, path):
         if path.suffix.lower() == ".ndjson":
