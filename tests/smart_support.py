@@ -20,6 +20,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from django.conf import settings
+from django.db import connection
 from django.test import Client
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from oauth2_provider.models import get_application_model
@@ -261,6 +262,28 @@ def statements_of(captured):
         for query in captured.captured_queries
         if "django_cache" not in query["sql"]
     ]
+
+
+def race(send, attempts=4):
+    """Call `send()` (one HTTP request) from `attempts` threads released at the same moment:
+    each answer's (status, JSON body). Each thread closes its own database connection."""
+    barrier = threading.Barrier(attempts)
+    results = []
+
+    def run():
+        try:
+            barrier.wait()
+            response = send()
+            results.append((response.status_code, response.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
 
 
 def claims_of(token):

@@ -4,8 +4,6 @@ so the database lets one through and makes the others wait, then refuses them.
 
 Needs real concurrent writers, so it runs on PostgreSQL only (SQLite serialises them)."""
 
-import threading
-
 import pytest
 from django.db import connection
 from django.test import Client
@@ -16,6 +14,7 @@ from tests.smart_support import (
     backend_token_request,
     make_backend_app,
     public_jwk,
+    race,
     sign_assertion,
     signing_key,
 )
@@ -33,23 +32,7 @@ def test_concurrent_uses_of_one_assertion_succeed_once():
     key = signing_key("RS384")
     app = make_backend_app(jwks={"keys": [public_jwk(key, "k1")]})
     assertion = sign_assertion(app.client_id, key, "k1")
-    barrier = threading.Barrier(ATTEMPTS)
-    results = []
-
-    def present():
-        try:
-            barrier.wait()
-            response = backend_token_request(Client(), assertion)
-            results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=present) for _ in range(ATTEMPTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
+    results = race(lambda: backend_token_request(Client(), assertion), ATTEMPTS)
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [401] * (ATTEMPTS - 1), results
     replay = {
