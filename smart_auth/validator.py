@@ -13,8 +13,9 @@ What it adds, each in the hook DOT and oauthlib call for it:
 - launch context: stored beside the Grant when the code is made (`_create_authorization_code`),
   read back at the exchange (`validate_code`) and at each refresh (`validate_refresh_token`),
   so the access token generator, the token response and the id_token all see it.
-- single redemption: the code exchange runs in one transaction (SmartTokenView) and locks the
-  Grant row (`validate_code`); a used code presented again revokes every token issued from it.
+- single redemption: a code or refresh exchange runs in one transaction (SmartTokenView) and
+  locks the Grant or refresh token row it redeems, read once with what sits beside it
+  (`redemption.py`); a used code presented again revokes every token issued from it.
 - refresh tokens only with offline_access/online_access; online ones die with the login session.
 - token response: patient, encounter, fhirUser, need_patient_banner, smart_style_url.
 - id_token: `fhirUser` claim, our issuer.
@@ -32,8 +33,6 @@ from oauth2_provider import cimd
 from oauth2_provider.models import (
     get_access_token_model,
     get_application_model,
-    get_grant_model,
-    get_id_token_model,
     get_refresh_token_model,
     refresh_token_expire_timedelta,
 )
@@ -54,8 +53,6 @@ from .scopes import filter_registered, has_refresh_access
 from .tokens import default_token_signer
 
 AccessToken = get_access_token_model()
-Grant = get_grant_model()
-IDToken = get_id_token_model()
 RefreshToken = get_refresh_token_model()
 SmartApp = get_application_model()
 
@@ -292,19 +289,21 @@ class SmartValidator(OAuth2Validator):
     def _save_bearer_token(self, token, request, *args, **kwargs):
         """Add the SMART response fields; keep a refresh token only with offline/online access."""
         context = getattr(request, "smart_context", None)
-        if not has_refresh_access(token["scope"]):
+        refreshable = has_refresh_access(token["scope"])
+        if not refreshable:
             token.pop("refresh_token", None)
-            previous = getattr(request, "refresh_token_instance", None)
-            if previous is not None:
-                # No successor is issued, so the presented refresh token ends here.
-                previous.revoke()
-                request.refresh_token_instance = None
         if context is not None:
             token.update(token_response_fields(context, token["scope"]))
         if self._rotates_locked_refresh_token(token, request):
             self._rotate_refresh_token(token, request)
         else:
             super()._save_bearer_token(token, request, *args, **kwargs)
+        previous = getattr(request, "refresh_token_instance", None)
+        if not refreshable and previous is not None:
+            # No successor is issued, so the presented refresh token ends here; only now,
+            # once DOT's checks (which may still refuse the request) have passed.
+            previous.revoke()
+            request.refresh_token_instance = None
 
     def _rotates_locked_refresh_token(self, token, request):
         previous = getattr(request, "refresh_token_instance", None)

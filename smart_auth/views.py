@@ -212,6 +212,11 @@ class SmartTokenView(AuditedMixin, TokenView):
         with atomic:
             response = super().post(request, *args, **kwargs)
         _no_store(response)
+        if response["Content-Type"].startswith("text/html"):
+            # Every answer here is JSON, but oauthlib gives no Content-Type with an error
+            # raised while the token is saved (RFC 8707's invalid_target), and Django's
+            # default is HTML.
+            response["Content-Type"] = "application/json"
         return response
 
     @method_decorator(sensitive_post_parameters(*SECRET_PARAMETERS))

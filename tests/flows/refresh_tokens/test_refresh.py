@@ -137,3 +137,14 @@ def test_an_online_refresh_token_ends_with_the_login_session(patient_user, publi
     after_logout = refresh(app_client, public_app, first.json()["refresh_token"])
     assert after_logout.status_code == 400
     assert after_logout.json()["error"] == "invalid_grant"
+
+
+def test_a_refused_refresh_leaves_the_refresh_token_usable(patient_user, public_app):
+    """Narrowing away offline_access ends the refresh token, but only once the request is
+    granted: a refusal (here RFC 8707's invalid_target) leaves it as it was."""
+    _launch, token = full_launch(patient_user, public_app, SCOPES)
+    refused = refresh(
+        Client(), public_app, token["refresh_token"], scope="patient/*.rs", resource="not-a-uri"
+    )
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_target"
+    assert refresh(Client(), public_app, token["refresh_token"]).status_code == 200
