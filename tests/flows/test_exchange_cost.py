@@ -15,6 +15,7 @@ from tests.smart_support import (
     authorize,
     code_from,
     exchange,
+    fhir_get,
     full_launch,
     logged_in,
     refresh,
@@ -31,10 +32,6 @@ ID_TOKEN = ("INSERT", "oauth2_provider_idtoken")
 NEW_PAIR = [("INSERT", "oauth2_provider_accesstoken"), ("INSERT", "oauth2_provider_refreshtoken")]
 
 
-def with_transaction(statements):
-    return [BEGIN, *statements, COMMIT]
-
-
 def test_a_code_exchange_reads_the_grant_once(patient_user, confidential_app, without_audit):
     app, secret = confidential_app
     full_launch(patient_user, app, SCOPES, secret=secret)  # warm: keys made and parsed
@@ -43,17 +40,17 @@ def test_a_code_exchange_reads_the_grant_once(patient_user, confidential_app, wi
     with CaptureQueriesContext(connection) as context:
         response = exchange(Client(), launch, code, secret=secret)
     assert response.status_code == 200, response.content
-    assert statements_of(context) == with_transaction(
-        [
-            ("SELECT", "oauth2_provider_grant"),  # locked, with its user and LaunchContext
-            APP,
-            ID_TOKEN,
-            ("SELECT", "oauth2_provider_grant"),  # DOT's RFC 8707 resource narrowing
-            *NEW_PAIR,
-            ("UPDATE", "smart_auth_launchcontext"),  # redeemed, and for which token
-            ("DELETE", "oauth2_provider_grant"),
-        ]
-    )
+    assert statements_of(context) == [
+        BEGIN,
+        ("SELECT", "oauth2_provider_grant"),  # locked, with its user and LaunchContext
+        APP,
+        ID_TOKEN,
+        ("SELECT", "oauth2_provider_grant"),  # DOT's RFC 8707 resource narrowing
+        *NEW_PAIR,
+        ("UPDATE", "smart_auth_launchcontext"),  # redeemed, and for which token
+        ("DELETE", "oauth2_provider_grant"),
+        COMMIT,
+    ]
     context = LaunchContext.objects.latest("pk")
     assert context.redeemed_at is not None and context.grant is None
     assert context.access_token == get_access_token_model().objects.latest("pk")
@@ -64,21 +61,25 @@ def test_a_refresh_reads_the_refresh_token_once(patient_user, confidential_app, 
     app, secret = confidential_app
     _launch, token = full_launch(patient_user, app, SCOPES, secret=secret)
     first = refresh(Client(), app, token["refresh_token"], secret=secret).json()
+    # The first refresh retired the token the code bought, which the LaunchContext named.
+    assert LaunchContext.objects.get().access_token is None
     with CaptureQueriesContext(connection) as context:
         response = refresh(Client(), app, first["refresh_token"], secret=secret)
     assert response.status_code == 200, response.content
-    assert statements_of(context) == with_transaction(
-        [
-            APP,
-            ("SELECT", "oauth2_provider_refreshtoken"),  # locked, with user, app, access token
-            ("SELECT", "smart_auth_launchcontext"),
-            ID_TOKEN,
-            ("UPDATE", "oauth2_provider_refreshtoken"),  # revoked
-            ("DELETE", "oauth2_provider_accesstoken"),  # the one it was paired with
-            *NEW_PAIR,
-        ]
-    )
-    assert get_access_token_model().objects.get().token_checksum != ""
+    assert statements_of(context) == [
+        BEGIN,
+        APP,
+        ("SELECT", "oauth2_provider_refreshtoken"),  # locked, with user, app, access token
+        ("SELECT", "smart_auth_launchcontext"),
+        ID_TOKEN,
+        ("UPDATE", "oauth2_provider_refreshtoken"),  # revoked
+        ("DELETE", "oauth2_provider_accesstoken"),  # the one it was paired with
+        *NEW_PAIR,
+        COMMIT,
+    ]
+    assert fhir_get("/fhir/Patient/pat-1", first["access_token"]).status_code == 401
+    assert fhir_get("/fhir/Patient/pat-1", response.json()["access_token"]).status_code == 200
+    assert refresh(Client(), app, first["refresh_token"], secret=secret).status_code == 400
 
 
 def referrers(model):
