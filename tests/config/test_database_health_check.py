@@ -60,7 +60,8 @@ def end_server_side(pid):
 
 def test_a_live_connection_is_checked_without_a_round_trip():
     User = get_user_model()
-    User.objects.exists()  # opens the connection
+    connection.close()  # a new connection, well within CONN_MAX_AGE
+    User.objects.exists()
     new_request()
     sent = statements_sent(lambda: User.objects.exists())
     assert len(sent) == 1
@@ -69,6 +70,7 @@ def test_a_live_connection_is_checked_without_a_round_trip():
 
 def test_a_connection_the_server_ended_is_replaced_before_the_next_request_uses_it():
     User = get_user_model()
+    connection.close()  # a new connection: only the check may replace it, not its age
     User.objects.create_user("still-here")
     ended = connection.connection.info.backend_pid
     end_server_side(ended)
