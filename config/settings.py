@@ -427,8 +427,13 @@ FHIR = {
     "AUDIT_SYNCHRONOUS_COMMIT": env.bool("AUDIT_SYNCHRONOUS_COMMIT", default=False),
     # Requests queue their AuditEvents; a process that queued some moves the queue into the
     # store (where AuditEvent searches find them) after a response, at most this often.
-    # Reading AuditEvents through the FHIR API always drains first. None: only then.
-    "AUDIT_DRAIN_SECONDS": env.float("AUDIT_DRAIN_SECONDS", default=1.0),
+    # Reading AuditEvents through the FHIR API always drains first. "off": only then, or by
+    # `manage.py drain_audit_events --every 1` run as a process of its own (no request waits).
+    "AUDIT_DRAIN_SECONDS": (
+        None
+        if env("AUDIT_DRAIN_SECONDS", default="1").lower() == "off"
+        else env.float("AUDIT_DRAIN_SECONDS", default=1.0)
+    ),
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=50 * 1024 * 1024)
 

@@ -78,3 +78,9 @@ def test_signing_key_that_is_not_a_key_fails_clearly():
     result = manage("check", env=PRODUCTION | {"SMART_SIGNING_KEY_PEM": "not a key"})
     assert result.returncode != 0
     assert "smart_auth.E002" in result.stderr
+
+
+def test_the_timed_audit_drain_can_be_turned_off():
+    show = "from django.conf import settings; print(settings.FHIR['AUDIT_DRAIN_SECONDS'])"
+    result = manage("shell", "--no-imports", "-c", show, env={"AUDIT_DRAIN_SECONDS": "off"})
+    assert result.stdout.split() == ["None"], result.stderr

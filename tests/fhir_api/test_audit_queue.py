@@ -11,7 +11,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from fhir_api import audit, audit_log, store
+from fhir_api.management.commands.drain_audit_events import drain_until
 from fhir_api.models import QueuedAuditEvent, Resource
+from tests.config.test_database_health_check import end_server_side
 from tests.fhir_api.test_audit import OBSERVATION, PATIENT
 
 pytestmark = pytest.mark.django_db
@@ -195,3 +197,55 @@ def test_concurrent_drains_store_each_event_once():
     targets = [what(event)[0] for event in stored_events()]
     assert sorted(targets) == sorted(f"Patient/p{i}" for i in range(count))
     assert not QueuedAuditEvent.objects.exists()
+
+
+class StopAfterWaits(threading.Event):
+    """A stop signal that arrives during the `waits`-th pause between drains."""
+
+    def __init__(self, waits):
+        super().__init__()
+        self.waits = waits
+
+    def wait(self, timeout=None):
+        self.waits -= 1
+        if self.waits == 0:
+            self.set()
+        return self.is_set()
+
+
+def test_the_drain_process_drains_until_stopped():
+    queue_reads("p1", "p2")
+    drain_until(StopAfterWaits(1), every=0)
+    assert not QueuedAuditEvent.objects.exists()
+    assert len(stored_events()) == 2
+
+
+def test_the_drain_process_survives_a_failed_drain(monkeypatch, caplog):
+    queue_reads("p1")
+    real_create_many = store.do_create_many
+    failures = iter([ZeroDivisionError])
+
+    def fail_once(new):
+        failure = next(failures, None)
+        if failure:
+            raise failure
+        return real_create_many(new)
+
+    monkeypatch.setattr(store, "do_create_many", fail_once)
+    with caplog.at_level(logging.ERROR, logger="fhir_api.audit"):
+        drain_until(StopAfterWaits(2), every=0)
+    assert "stay queued" in caplog.records[0].getMessage()
+    assert not QueuedAuditEvent.objects.exists()
+    assert len(stored_events()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="ends a PostgreSQL backend")
+def test_the_drain_process_reconnects_after_the_database_ended_its_connection(caplog):
+    queue_reads("p1")
+    end_server_side(connection.connection.info.backend_pid)
+    with caplog.at_level(logging.ERROR, logger="fhir_api.audit"):
+        drain_until(StopAfterWaits(2), every=0)
+    assert "stay queued" in caplog.records[0].getMessage()
+    assert not QueuedAuditEvent.objects.exists()
+    assert len(stored_events()) == 1

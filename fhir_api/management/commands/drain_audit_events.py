@@ -1,18 +1,53 @@
-"""manage.py drain_audit_events: move every queued AuditEvent into the FHIR store now.
+"""manage.py drain_audit_events: move every queued AuditEvent into the FHIR store.
 
-Requests queue their AuditEvents and the server drains the queue on its own (see
-`fhir_api.audit_log`); this is for operators: before a backup or a report read straight from
-the database, or from cron on a server that has gone quiet.
+Requests queue their AuditEvents and each server process drains the queue on its own after a
+response (see `fhir_api.audit_log`). That drain holds up the requests queued behind the
+process while it runs. With `--every SECONDS` this command is the drain instead: run it as a
+process of its own beside the web server and set `AUDIT_DRAIN_SECONDS=off` there, and no
+request waits for a drain. Without it, it drains once and exits: before a backup or a report
+read straight from the database, or from cron on a server that has gone quiet.
 """
 
-from django.core.management.base import BaseCommand
+import signal
+import threading
 
-from fhir_api.audit_log import drain
+from django.core.management.base import BaseCommand
+from django.db import DatabaseError, connection
+
+from fhir_api.audit_log import drain, logger
 
 
 class Command(BaseCommand):
-    help = "Move every queued AuditEvent into the FHIR store."
+    help = "Move every queued AuditEvent into the FHIR store (with --every, again and again)."
 
-    def handle(self, *args, **options):
-        moved = drain(wait=True)
-        self.stdout.write(f"Moved {moved} queued AuditEvent(s) into the store.")
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--every",
+            type=float,
+            metavar="SECONDS",
+            help="keep draining, this many seconds apart, until SIGTERM or Ctrl-C",
+        )
+
+    def handle(self, *args, every=None, **options):
+        if every is None:
+            moved = drain(wait=True)
+            self.stdout.write(f"Moved {moved} queued AuditEvent(s) into the store.")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        self.stdout.write(f"Draining queued AuditEvents every {every:g} s.")
+        drain_until(stop, every)
+
+
+def drain_until(stop, every):
+    """Drain every `every` seconds until `stop` is set. A failed drain is logged and retried
+    at the next turn; its events stay queued."""
+    while not stop.is_set():
+        try:
+            drain(wait=False)
+        except Exception as error:
+            logger.exception("Could not move queued AuditEvents into the store; they stay queued")
+            if isinstance(error, DatabaseError):
+                connection.close()  # the server may have ended it: the next turn reconnects
+        stop.wait(every)
