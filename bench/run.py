@@ -65,6 +65,11 @@ def parse_args():
         choices=["on", "off"],
         help="PostgreSQL's; off shows what waiting for the disk at each commit costs",
     )
+    parser.add_argument(
+        "--drain-process",
+        action="store_true",
+        help="drain the audit queue in `drain_audit_events --every 1`, not in the workers",
+    )
     parser.add_argument("--redis-db", type=int, default=13, help="emptied at start")
     parser.add_argument(
         "--admin-url",
@@ -178,6 +183,10 @@ def start_servers(args, env, folder, ctx, stack):
         "worker_class": args.worker_class,
         "threads": args.worker_threads,
     }
+    if args.drain_process:
+        env = {**env, "AUDIT_DRAIN_SECONDS": "off"}
+        drainer = servers.drain_process(env, log=folder / "drain.log")
+        stack.callback(servers.stop_process, drainer)
     running = {
         "product": servers.gunicorn(
             "product",
@@ -299,6 +308,8 @@ def describe(args, stored, load_seconds, load_averages):
     gunicorn = f"gunicorn {args.workers} {args.worker_class} workers"
     if args.worker_class == "gthread":
         gunicorn += f" x {args.worker_threads} threads"
+    if args.drain_process:
+        gunicorn += ", the audit queue drained by `drain_audit_events --every 1`"
     return "\n".join(
         [
             f"Scale {args.scale}: {stored:,} resources loaded by import_fhir --jobs {args.jobs} "

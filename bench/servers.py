@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.harness import ROOT
+from bench.harness import PYTHON, ROOT
 
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 OIDC_PROVIDER = "oidc-provider@9.13"
@@ -83,6 +83,28 @@ def gunicorn(name, app, *, port, env, log, workers, worker_class, threads):
     if worker_class == "gthread":
         command += ["--threads", str(threads)]
     return Server(name, command, port=port, env=env, health="/", log=log)
+
+
+def drain_process(env, *, log):
+    """`manage.py drain_audit_events --every 1` beside the product (`--drain-process`)."""
+    with open(log, "w") as output:
+        return subprocess.Popen(
+            [str(PYTHON), "manage.py", "drain_audit_events", "--every", "1"],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop_process(process):
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def install_oidc_provider(folder):
