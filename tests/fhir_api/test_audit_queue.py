@@ -7,7 +7,7 @@ import time
 
 import orjson
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 
 from fhir_api import audit, audit_log, store
@@ -211,6 +211,11 @@ class StopAfterWaits(threading.Event):
         if self.waits == 0:
             self.set()
         return self.is_set()
+
+
+def test_the_drain_process_needs_a_pause_between_drains():
+    with pytest.raises(CommandError, match="above 0"):
+        call_command("drain_audit_events", "--every", "0")
 
 
 def test_the_drain_process_drains_until_stopped():

@@ -11,7 +11,7 @@ read straight from the database, or from cron on a server that has gone quiet.
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
 from fhir_api.audit_log import drain, logger
@@ -33,6 +33,8 @@ class Command(BaseCommand):
             moved = drain(wait=True)
             self.stdout.write(f"Moved {moved} queued AuditEvent(s) into the store.")
             return
+        if every <= 0:  # stop.wait(0) would drain in a busy loop
+            raise CommandError("--every takes a number of seconds above 0")
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
