@@ -17,7 +17,8 @@ queue is logged at ERROR with the events themselves and never changes the respon
   a reader sees every event queued before the read;
 - after a response has gone out, when this process queued events and has not drained for
   FHIR["AUDIT_DRAIN_SECONDS"] (`drain_if_due`, on `request_finished`);
-- on demand with `manage.py drain_audit_events`.
+- on demand with `manage.py drain_audit_events`, or every second in a process of its own with
+  `--every 1` (`drain_until`), where no request waits for it.
 A queued event is in the database, so no process's exit or crash loses it. Events are not
 validated here: they are built by `fhir_api.audit`, whose output a test validates.
 """
@@ -29,7 +30,7 @@ from contextvars import ContextVar
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 
 from . import store
@@ -211,7 +212,25 @@ def drain_if_due(**kwargs):
     if not _drain_clock.due():
         return
     _drain_clock.drained_at, _drain_clock.recorded = time.monotonic(), False
+    drain_in_background()
+
+
+def drain_until(stop, every):
+    """Drain every `every` seconds until the threading.Event `stop` is set: the loop of
+    `manage.py drain_audit_events --every`, a process that drains so that no request waits."""
+    while not stop.is_set():
+        drain_in_background()
+        stop.wait(every)
+
+
+def drain_in_background():
+    """`drain(wait=False)` that never raises: a failure is logged and its events stay queued
+    for the next drain. After a database error the connection is closed, so that a process
+    that drains again and again reconnects (the server may have ended it); in a request,
+    Django would reconnect at the next one anyway."""
     try:
         drain(wait=False)
-    except Exception:
+    except Exception as error:
         logger.exception("Could not move queued AuditEvents into the store; they stay queued")
+        if isinstance(error, DatabaseError):
+            connection.close()

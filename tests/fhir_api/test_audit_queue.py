@@ -11,7 +11,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from fhir_api import audit, audit_log, store
-from fhir_api.management.commands.drain_audit_events import drain_until
 from fhir_api.models import QueuedAuditEvent, Resource
 from tests.config.test_database_health_check import end_server_side
 from tests.fhir_api.test_audit import OBSERVATION, PATIENT
@@ -220,7 +219,7 @@ def test_the_drain_process_needs_a_pause_between_drains():
 
 def test_the_drain_process_drains_until_stopped():
     queue_reads("p1", "p2")
-    drain_until(StopAfterWaits(1), every=0)
+    audit_log.drain_until(StopAfterWaits(1), every=0)
     assert not QueuedAuditEvent.objects.exists()
     assert len(stored_events()) == 2
 
@@ -238,7 +237,7 @@ def test_the_drain_process_survives_a_failed_drain(monkeypatch, caplog):
 
     monkeypatch.setattr(store, "do_create_many", fail_once)
     with caplog.at_level(logging.ERROR, logger="fhir_api.audit"):
-        drain_until(StopAfterWaits(2), every=0)
+        audit_log.drain_until(StopAfterWaits(2), every=0)
     assert "stay queued" in caplog.records[0].getMessage()
     assert not QueuedAuditEvent.objects.exists()
     assert len(stored_events()) == 1
@@ -250,7 +249,7 @@ def test_the_drain_process_reconnects_after_the_database_ended_its_connection(ca
     queue_reads("p1")
     end_server_side(connection.connection.info.backend_pid)
     with caplog.at_level(logging.ERROR, logger="fhir_api.audit"):
-        drain_until(StopAfterWaits(2), every=0)
+        audit_log.drain_until(StopAfterWaits(2), every=0)
     assert "stay queued" in caplog.records[0].getMessage()
     assert not QueuedAuditEvent.objects.exists()
     assert len(stored_events()) == 1

@@ -12,9 +12,8 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection
 
-from fhir_api.audit_log import drain, logger
+from fhir_api.audit_log import drain, drain_until
 
 
 class Command(BaseCommand):
@@ -40,16 +39,3 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         self.stdout.write(f"Draining queued AuditEvents every {every:g} s.")
         drain_until(stop, every)
-
-
-def drain_until(stop, every):
-    """Drain every `every` seconds until `stop` is set. A failed drain is logged and retried
-    at the next turn; its events stay queued."""
-    while not stop.is_set():
-        try:
-            drain(wait=False)
-        except Exception as error:
-            logger.exception("Could not move queued AuditEvents into the store; they stay queued")
-            if isinstance(error, DatabaseError):
-                connection.close()  # the server may have ended it: the next turn reconnects
-        stop.wait(every)
